@@ -1,0 +1,1 @@
+"""Datamodules: the embedded synthetic task sequences (and, later, folder datasets)."""

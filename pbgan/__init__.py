@@ -1,0 +1,3 @@
+"""pbgan: lifelong learning of image-conditioned GANs with Piggyback GAN."""
+
+__version__ = "0.1.0"

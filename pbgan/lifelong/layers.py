@@ -1,0 +1,254 @@
+"""Lifelong layers: per-task weights over a frozen, growing filter bank (DESIGN section 1).
+
+Every lifelong layer speaks one small interface (:class:`LifelongLayer`): add a task, make a
+task the active one, end the active task (freeze it forever), and count what a task stores.
+Networks are built from these layers and never need to know which method a layer implements.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pbgan.errors import ConfigError
+
+INIT_STD = 0.02  # reference init: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02)
+
+
+def unconstrained_count(ratio: float, filters: int) -> int:
+    """n_u = round(ratio * N), rounding halves up so the count never depends on float parity."""
+    check_ratio(ratio)
+    return int(math.floor(ratio * filters + 0.5))
+
+
+def check_ratio(ratio: float) -> None:
+    """Refuse a share of new filters outside [0, 1] with the option name and the fix."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
+        raise ConfigError(
+            f"ratio={ratio!r} is not a share of filters: use a number in [0, 1] "
+            "(0 = pure factorization over the bank, 1 = all filters new for every task), "
+            "for example ratio=0.25"
+        )
+
+
+class LifelongLayer(nn.Module):
+    """Interface of every layer that keeps separate parameters per task.
+
+    ``num_tasks`` tasks exist; tasks ``0 .. frozen - 1`` are frozen forever. Only the newest task
+    may be unfrozen, and only it is trained.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.num_tasks = 0
+        self.frozen = 0
+        self.active = -1
+
+    def add_task(self) -> None:
+        """Create the parameters of a new task; every earlier task must be frozen first."""
+        if self.frozen != self.num_tasks:
+            raise RuntimeError("end the current task before adding a new one")
+        self._create_task(self.num_tasks)
+        self.num_tasks += 1
+
+    def set_task(self, task: int) -> None:
+        """Make ``task`` the one that ``forward`` computes."""
+        if not 0 <= task < self.num_tasks:
+            raise IndexError(f"task {task} does not exist: this layer has {self.num_tasks} tasks")
+        self.active = task
+
+    def end_task(self) -> None:
+        """Freeze the newest task: its parameters never change again."""
+        if self.frozen >= self.num_tasks:
+            raise RuntimeError("there is no unfrozen task to end")
+        for param in self.task_parameters(self.frozen):
+            param.requires_grad_(False)
+        self.frozen += 1
+        self.rebuild_derived()
+
+    def task_parameters(self, task: int) -> list[nn.Parameter]:
+        """Parameters that belong to ``task`` alone."""
+        raise NotImplementedError
+
+    def task_buffers(self, task: int) -> list[torch.Tensor]:
+        """Buffers (running statistics) that belong to ``task`` alone."""
+        return []
+
+    def _create_task(self, task: int) -> None:
+        raise NotImplementedError
+
+    def rebuild_derived(self) -> None:
+        """Hook for layers that derive state (the bank) from frozen tasks."""
+
+
+class PiggybackConv(LifelongLayer):
+    """Conv2d or ConvTranspose2d whose filters are partly new, partly combinations of the bank.
+
+    Filters are stored filter-major, ``(N, C_in, k, k)``, for both kinds of convolution; the
+    transposed convolution's weight ``(C_in, N, k, k)`` is a transpose of that at forward time.
+    Task 0: all N filters unconstrained. Task t >= 1: ``n_u`` unconstrained filters U_t and
+    ``N - n_u`` piggyback filters ``P_t^T B_t`` where B_t is the first M_t rows of the bank.
+    The bank is derived from frozen tasks only: B = concat(W_0, U_1, U_2, ...), so it is kept
+    as a non-persistent buffer and the saved state holds exactly the stored parameters.
+
+    ``task_specific=True`` gives a layer whose every task has all-new filters and that never
+    feeds the bank (the UNet's last layer, the ResNet's last two).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        output_padding: int = 0,
+        bias: bool = True,
+        transposed: bool = False,
+        ratio: float = 0.25,
+        task_specific: bool = False,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.output_padding = output_padding
+        self.transposed = transposed
+        self.has_bias = bias
+        self.task_specific = task_specific
+        self.ratio = 1.0 if task_specific else float(ratio)
+        self.n_new = unconstrained_count(self.ratio, out_channels)
+        self.unconstrained = nn.ParameterList()
+        self.piggyback = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.register_buffer("bank", torch.empty(0, self.filter_size), persistent=False)
+
+    @property
+    def filter_size(self) -> int:
+        """d = C_in * k * k, the numbers in one filter."""
+        return self.in_channels * self.kernel_size * self.kernel_size
+
+    @property
+    def shares_bank(self) -> bool:
+        return not self.task_specific
+
+    def bank_rows(self, task: int) -> int:
+        """M_t: bank filters task ``task`` combines (N + (t - 1) * n_u for t >= 1, else 0)."""
+        if task == 0 or not self.shares_bank:
+            return 0
+        return self.out_channels + (task - 1) * self.n_new
+
+    def new_filters(self, task: int) -> int:
+        """Unconstrained filters of ``task``: all N for task 0 and for task-specific layers."""
+        return self.out_channels if task == 0 or not self.shares_bank else self.n_new
+
+    def _create_task(self, task: int) -> None:
+        n_new = self.new_filters(task)
+        shape = (n_new, self.in_channels, self.kernel_size, self.kernel_size)
+        device = self.bank.device
+        self.unconstrained.append(nn.Parameter(torch.randn(shape, device=device) * INIT_STD))
+        rows = self.bank_rows(task)
+        combos = self.out_channels - n_new
+        # Scaled so a composed filter starts with the spread of a bank filter.
+        std = 1.0 / math.sqrt(rows) if rows else 0.0
+        self.piggyback.append(nn.Parameter(torch.randn(rows, combos, device=device) * std))
+        if self.has_bias:
+            self.biases.append(nn.Parameter(torch.zeros(self.out_channels, device=device)))
+
+    def task_parameters(self, task: int) -> list[nn.Parameter]:
+        params = [self.unconstrained[task], self.piggyback[task]]
+        if self.has_bias:
+            params.append(self.biases[task])
+        return params
+
+    def rebuild_derived(self) -> None:
+        if self.shares_bank:
+            frozen = [u.detach().reshape(u.shape[0], self.filter_size) for u in self.unconstrained[: self.frozen]]
+            self.bank = torch.cat(frozen, dim=0)
+
+    def filters(self, task: int) -> torch.Tensor:
+        """Task ``task``'s filters, filter-major ``(N, C_in, k, k)``: concat(U_t, P_t^T B_t)."""
+        new = self.unconstrained[task]
+        rows = self.bank_rows(task)
+        if rows == 0 or new.shape[0] == self.out_channels:
+            return new
+        if self.bank.shape[0] < rows:
+            raise RuntimeError(f"task {task} needs {rows} bank filters, the bank has {self.bank.shape[0]}")
+        combined = self.piggyback[task].t() @ self.bank[:rows]
+        combined = combined.view(-1, self.in_channels, self.kernel_size, self.kernel_size)
+        return torch.cat([new, combined], dim=0)
+
+    def weight(self, task: int) -> torch.Tensor:
+        """The weight in PyTorch's layout for this kind of convolution."""
+        filters = self.filters(task)
+        return filters.transpose(0, 1) if self.transposed else filters
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        task = self.active
+        bias = self.biases[task] if self.has_bias else None
+        if self.transposed:
+            return F.conv_transpose2d(
+                x, self.weight(task), bias, self.stride, self.padding, self.output_padding
+            )
+        return F.conv2d(x, self.weight(task), bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        kind = "transposed, " if self.transposed else ""
+        role = "task-specific" if self.task_specific else f"ratio={self.ratio}, n_u={self.n_new}"
+        return (
+            f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, s={self.stride}, "
+            f"{kind}{role}, tasks={self.num_tasks}, bank={self.bank.shape[0]}"
+        )
+
+
+class TaskNorm(LifelongLayer):
+    """A separate normalisation layer (affine parameters and running statistics) per task.
+
+    A frozen task always normalises with its stored running statistics, even in train mode,
+    so no later forward pass can move them.
+    """
+
+    def __init__(self, kind: str, channels: int) -> None:
+        super().__init__()
+        if kind not in ("batch", "instance"):
+            raise ConfigError(f"norm={kind!r} is not known: use 'batch' or 'instance'")
+        self.kind = kind
+        self.channels = channels
+        self.norms = nn.ModuleList()
+
+    def _create_task(self, task: int) -> None:
+        if self.kind == "batch":
+            norm: nn.Module = nn.BatchNorm2d(self.channels)
+            nn.init.normal_(norm.weight, 1.0, INIT_STD)
+            nn.init.zeros_(norm.bias)
+        else:
+            norm = nn.InstanceNorm2d(self.channels, affine=False, track_running_stats=False)
+        self.norms.append(norm.to(self._device()))
+
+    def _device(self) -> torch.device:
+        for norm in self.norms:
+            for tensor in norm.state_dict().values():
+                return tensor.device
+        return torch.device("cpu")
+
+    def task_parameters(self, task: int) -> list[nn.Parameter]:
+        return list(self.norms[task].parameters())
+
+    def task_buffers(self, task: int) -> list[torch.Tensor]:
+        return list(self.norms[task].buffers())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norm = self.norms[self.active]
+        if self.active < self.frozen and isinstance(norm, nn.BatchNorm2d):
+            return F.batch_norm(
+                x, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps
+            )
+        return norm(x)
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, {self.channels}, tasks={self.num_tasks}"

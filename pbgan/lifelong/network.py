@@ -1,0 +1,83 @@
+"""Task bookkeeping for a whole network built from lifelong layers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from pbgan.lifelong.layers import LifelongLayer, PiggybackConv
+
+
+class LifelongNet(nn.Module):
+    """A network whose lifelong layers all switch, grow and freeze together.
+
+    Subclasses build their layers in ``__init__``; the task operations here fan out to every
+    :class:`LifelongLayer` inside. A network built from plain layers has none and acts as one
+    ordinary model.
+    """
+
+    def lifelong_layers(self) -> Iterator[tuple[str, LifelongLayer]]:
+        for name, module in self.named_modules():
+            if isinstance(module, LifelongLayer):
+                yield name, module
+
+    @property
+    def num_tasks(self) -> int:
+        return next(layer.num_tasks for _, layer in self.lifelong_layers())
+
+    @property
+    def frozen_tasks(self) -> int:
+        return next(layer.frozen for _, layer in self.lifelong_layers())
+
+    @property
+    def active_task(self) -> int:
+        return next(layer.active for _, layer in self.lifelong_layers())
+
+    def add_task(self) -> int:
+        """Create a new task's parameters, make it active and return its index."""
+        for _, layer in self.lifelong_layers():
+            layer.add_task()
+        task = self.num_tasks - 1
+        self.set_task(task)
+        return task
+
+    def set_task(self, task: int) -> None:
+        for _, layer in self.lifelong_layers():
+            layer.set_task(task)
+
+    def end_task(self) -> None:
+        """Freeze the newest task and append its unconstrained filters to every bank."""
+        for _, layer in self.lifelong_layers():
+            layer.end_task()
+
+    def rebuild_derived(self) -> None:
+        """Recompute the banks from the frozen tasks (after loading a state dict)."""
+        for _, layer in self.lifelong_layers():
+            layer.rebuild_derived()
+
+    def task_parameters(self, task: int) -> list[nn.Parameter]:
+        return [p for _, layer in self.lifelong_layers() for p in layer.task_parameters(task)]
+
+    def task_tensors(self, task: int) -> list[torch.Tensor]:
+        """Everything the lifelong model file stores for ``task``: parameters and buffers."""
+        return self.task_parameters(task) + [
+            b for _, layer in self.lifelong_layers() for b in layer.task_buffers(task)
+        ]
+
+    def stored_parameters(self, task: int) -> int:
+        """Parameters task ``task`` adds to the lifelong model (DESIGN section 1 formula)."""
+        return sum(p.numel() for p in self.task_parameters(task))
+
+    def stored_bytes(self, task: int) -> int:
+        """Bytes task ``task`` adds to the lifelong model file, running statistics included."""
+        return sum(t.numel() * t.element_size() for t in self.task_tensors(task))
+
+    def bank_sizes(self) -> dict[str, int]:
+        """Current bank rows M per shareable layer (0 before the first task ends)."""
+        return {
+            getattr(layer, "label", name): layer.bank.shape[0]
+            for name, layer in self.lifelong_layers()
+            if isinstance(layer, PiggybackConv) and layer.shares_bank
+        }

@@ -1,0 +1,79 @@
+"""The lifelong model file: every task's parameters and the settings to rebuild the generators.
+
+Written atomically after each task. Loaded with ``torch.load(weights_only=True)``, so a file
+can hold only tensors and plain containers and loading never runs code from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pbgan.build import build_generator
+from pbgan.errors import PbganError
+from pbgan.io import atomic_write
+from pbgan.lifelong.network import LifelongNet
+from pbgan.modules.base import LifelongGANModule
+
+FORMAT = "pbgan-lifelong"
+FORMAT_VERSION = 1
+FILE_NAME = "lifelong.pt"
+
+
+def save_lifelong_file(
+    path: str | Path,
+    module: LifelongGANModule,
+    settings: dict[str, dict[str, Any]],
+    tasks: list[dict[str, str]],
+    results: dict[str, Any],
+) -> Path:
+    """Write the learned tasks of ``module``: ``settings`` rebuilds each lifelong net by name."""
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model": type(module).__name__,
+        "frozen_tasks": module.frozen_tasks,
+        "tasks": tasks[: module.frozen_tasks],
+        "generators": {
+            name: {
+                "settings": settings[name],
+                "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+            }
+            for name, net in module.lifelong_nets().items()
+        },
+        "results": results,
+    }
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_lifelong_file(path: str | Path) -> dict[str, Any]:
+    """Read a lifelong model file without executing anything stored in it."""
+    path = Path(path)
+    if not path.is_file():
+        raise PbganError(f"lifelong model file {path} does not exist: pass the {FILE_NAME} of a run")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # the unpickler's refusal or a truncated file
+        raise PbganError(f"{path} is not a readable lifelong model file ({error})") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise PbganError(f"{path} is not a pbgan lifelong model file")
+    if payload.get("version", 0) > FORMAT_VERSION:
+        raise PbganError(
+            f"{path} has format version {payload['version']}, newer than this pbgan reads "
+            f"({FORMAT_VERSION}): upgrade pbgan"
+        )
+    return payload
+
+
+def restore_generator(entry: dict[str, Any], frozen_tasks: int) -> LifelongNet:
+    """Rebuild one lifelong net with ``frozen_tasks`` frozen tasks and load its stored tensors."""
+    net = build_generator(entry["settings"])
+    for _ in range(frozen_tasks):
+        net.add_task()
+        net.end_task()
+    net.load_state_dict(entry["state_dict"])
+    net.rebuild_derived()
+    net.eval()
+    return net

@@ -1,0 +1,158 @@
+"""What every lifelong GAN module shares: tasks, discriminators, optimizers, schedule, inference.
+
+Subclasses (pix2pix, CycleGAN) hold only their networks' construction and their losses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from pbgan.lifelong.network import LifelongNet
+
+
+@dataclass
+class OptimConfig:
+    """Adam settings and the linear decay of the reference code."""
+
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    decay_fraction: float = 0.5  # share of a task's steps over which the rate falls to ~0
+
+
+def linear_decay(total_steps: int, decay_fraction: float) -> Callable[[int], float]:
+    """Constant rate, then a linear fall over the last ``decay_fraction`` of the steps."""
+    decay_steps = max(1, round(total_steps * decay_fraction))
+    constant_steps = max(0, total_steps - decay_steps)
+
+    def factor(step: int) -> float:  # the reference's rule, per step instead of per epoch
+        return 1.0 - max(0, step + 1 - constant_steps) / float(decay_steps + 1)
+
+    return factor
+
+
+class LifelongGANModule(pl.LightningModule):
+    """A GAN whose generators are lifelong nets; one task is trained per ``Trainer.fit``.
+
+    ``begin_task`` adds a task to every lifelong net and builds fresh discriminators; the
+    task-end callback calls ``end_task`` to freeze it. Optimization is manual: subclasses call
+    :meth:`optimize` once for the discriminators and once for the generators per batch.
+    """
+
+    def __init__(self, optim: OptimConfig | dict | None = None) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.optim = optim if isinstance(optim, OptimConfig) else OptimConfig(**(optim or {}))
+        self.task_names: list[str] = []
+        self.task_step = 0  # batches of the current task; global_step counts both optimizers
+
+    # -- what subclasses provide -------------------------------------------------------------
+    def lifelong_nets(self) -> dict[str, LifelongNet]:
+        """The lifelong generators by name."""
+        raise NotImplementedError
+
+    def build_discriminators(self) -> None:
+        """Replace the discriminators with fresh ones for a new task."""
+        raise NotImplementedError
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        raise NotImplementedError
+
+    def generate(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The active task's translation of a batch of inputs."""
+        raise NotImplementedError
+
+    # -- tasks -------------------------------------------------------------------------------
+    @property
+    def num_tasks(self) -> int:
+        return len(self.task_names)
+
+    @property
+    def newest_task(self) -> int:
+        return self.num_tasks - 1
+
+    def begin_task(self, name: str) -> int:
+        """Add a task to every generator, make it active, and build fresh discriminators."""
+        for net in self.lifelong_nets().values():
+            net.add_task()
+        self.task_names.append(name)
+        self.build_discriminators()
+        self.task_step = 0
+        return self.newest_task
+
+    def end_task(self) -> None:
+        """Freeze the newest task everywhere and grow the banks with its new filters."""
+        for net in self.lifelong_nets().values():
+            net.end_task()
+
+    @property
+    def frozen_tasks(self) -> int:
+        return min(net.frozen_tasks for net in self.lifelong_nets().values())
+
+    def set_task(self, task: int) -> None:
+        for net in self.lifelong_nets().values():
+            net.set_task(task)
+
+    def stored_parameters(self, task: int) -> int:
+        return sum(net.stored_parameters(task) for net in self.lifelong_nets().values())
+
+    def stored_bytes(self, task: int) -> int:
+        return sum(net.stored_bytes(task) for net in self.lifelong_nets().values())
+
+    @torch.no_grad()
+    def translate(self, inputs: torch.Tensor, task: int) -> torch.Tensor:
+        """Task ``task``'s outputs in eval mode (deterministic: no dropout, stored statistics)."""
+        was_training = self.training
+        self.eval()
+        self.set_task(task)
+        try:
+            return self.generate(inputs.to(self.device))
+        finally:
+            self.set_task(self.newest_task)
+            self.train(was_training)
+
+    # -- optimization ------------------------------------------------------------------------
+    def trainable_generator_parameters(self) -> list[nn.Parameter]:
+        """Only the newest task's parameters: frozen tasks and the bank never reach an optimizer."""
+        return [
+            p for net in self.lifelong_nets().values() for p in net.parameters() if p.requires_grad
+        ]
+
+    def configure_optimizers(self):
+        betas = (self.optim.beta1, self.optim.beta2)
+        opt_g = torch.optim.Adam(self.trainable_generator_parameters(), lr=self.optim.lr, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator_parameters(), lr=self.optim.lr, betas=betas)
+        factor = linear_decay(int(self.trainer.estimated_stepping_batches), self.optim.decay_fraction)
+        return [opt_g, opt_d], [LambdaLR(opt_g, factor), LambdaLR(opt_d, factor)]
+
+    def on_train_start(self) -> None:
+        self.set_task(self.newest_task)
+
+    def optimize(self, optimizer, loss_fn: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """One manual step of ``optimizer`` on the loss ``loss_fn`` computes with only its params live."""
+        self.toggle_optimizer(optimizer)
+        try:
+            loss = loss_fn()
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+        finally:
+            self.untoggle_optimizer(optimizer)
+        return loss.detach()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        for scheduler in self.lr_schedulers():
+            scheduler.step()
+        self.task_step += 1
+
+    def log_losses(self, losses: dict[str, torch.Tensor], batch_size: int) -> None:
+        self.log_dict(
+            {f"train/{name}": value for name, value in losses.items()},
+            prog_bar=True, on_step=True, on_epoch=False, batch_size=batch_size,
+        )

@@ -1,0 +1,78 @@
+"""Paired translation (pix2pix): conditional GAN loss plus lambda * L1 to the ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pbgan.lifelong.network import LifelongNet
+from pbgan.modules.base import LifelongGANModule, OptimConfig
+from pbgan.modules.losses import GANLoss
+from pbgan.networks.patchgan import PatchGAN
+
+
+class Pix2PixModule(LifelongGANModule):
+    """One lifelong UNet generator; a fresh PatchGAN on (input, output) pairs for every task."""
+
+    def __init__(
+        self,
+        generator: LifelongNet,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        discriminator: dict | None = None,
+        lambda_l1: float = 100.0,
+        gan_mode: str = "vanilla",
+        optim: OptimConfig | dict | None = None,
+    ) -> None:
+        super().__init__(optim)
+        self.generator = generator
+        self.input_nc = input_nc
+        self.output_nc = output_nc
+        self.discriminator_settings = dict(discriminator or {})
+        self.discriminator: nn.Module | None = None
+        self.lambda_l1 = lambda_l1
+        self.gan_loss = GANLoss(gan_mode)
+
+    def lifelong_nets(self) -> dict[str, LifelongNet]:
+        return {"generator": self.generator}
+
+    def build_discriminators(self) -> None:
+        self.discriminator = PatchGAN(self.input_nc + self.output_nc, **self.discriminator_settings)
+        self.discriminator.to(self.device)
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        return self.discriminator.parameters()
+
+    def generate(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.generator(inputs)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        real_a, real_b = batch
+        opt_g, opt_d = self.optimizers()
+        fake_b = self.generator(real_a)
+
+        def discriminator_loss() -> torch.Tensor:
+            fake = self.discriminator(torch.cat([real_a, fake_b.detach()], 1))
+            real = self.discriminator(torch.cat([real_a, real_b], 1))
+            return 0.5 * (self.gan_loss(fake, False) + self.gan_loss(real, True))
+
+        parts: dict[str, torch.Tensor] = {}
+
+        def generator_loss() -> torch.Tensor:
+            parts["g_gan"] = self.gan_loss(self.discriminator(torch.cat([real_a, fake_b], 1)), True)
+            parts["g_l1"] = F.l1_loss(fake_b, real_b)
+            return parts["g_gan"] + self.lambda_l1 * parts["g_l1"]
+
+        loss_d = self.optimize(opt_d, discriminator_loss)
+        loss_g = self.optimize(opt_g, generator_loss)
+        losses = {"d": loss_d, "g": loss_g, **{k: v.detach() for k, v in parts.items()}}
+        self.log_losses(losses, batch_size=real_a.shape[0])
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Per-epoch L1 of the task being learned, for the training curves."""
+        real_a, real_b = batch
+        l1 = F.l1_loss(self.generator(real_a), real_b)
+        self.log("val/l1", l1, prog_bar=True, batch_size=real_a.shape[0])

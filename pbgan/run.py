@@ -1,0 +1,37 @@
+"""Entry point: ``python -m pbgan.run task_seq=synth_paired4 ratio=0.25`` (Hydra).
+
+Outputs go to Hydra's run directory (``outputs/<task_seq>/<time>/``, or one folder per job
+under ``multirun/`` with ``-m``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from pbgan.errors import PbganError
+from pbgan.sequence import run_sequence
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    """Learn the configured task sequence; returns the final mean of the first metric for sweepers."""
+    try:
+        results = run_sequence(cfg, HydraConfig.get().runtime.output_dir)
+    except PbganError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    for values in results["matrix"].values():
+        final = [value for value in values[-1] if value is not None]
+        return sum(final) / len(final) if final else None
+    return None
+
+
+if __name__ == "__main__":
+    main()

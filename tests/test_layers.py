@@ -1,0 +1,168 @@
+"""The piggyback layers against DESIGN section 1, computed independently of the implementation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pbgan.errors import ConfigError
+from pbgan.lifelong import PiggybackConv, PiggybackFamily, TaskNorm, unconstrained_count
+from pbgan.lifelong.network import LifelongNet
+from pbgan.networks import UNetGenerator
+
+
+def torch_filters(layer: PiggybackConv, task: int) -> list[torch.Tensor]:
+    """Filter j in PyTorch's own layout: Conv2d w[j], ConvTranspose2d w[:, j]."""
+    weight = layer.weight(task).detach()
+    count = layer.out_channels
+    return [weight[:, j] if layer.transposed else weight[j] for j in range(count)]
+
+
+def grow(layer: PiggybackConv, tasks: int) -> None:
+    """Add ``tasks`` tasks, ending all but the last, with random values everywhere."""
+    for task in range(tasks):
+        layer.add_task()
+        with torch.no_grad():
+            for param in layer.task_parameters(task):
+                param.normal_()
+        if task < tasks - 1:
+            layer.end_task()
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("ratio", [0.0, 0.25, 0.5])
+def test_piggyback_filter_is_sum_over_bank_filters(transposed: bool, ratio: float) -> None:
+    layer = PiggybackConv(3, 8, 3, 1, 1, transposed=transposed, ratio=ratio, bias=True)
+    grow(layer, 3)
+    # The bank in torch layout, built by hand: all task-1 filters, then task 2's new ones.
+    bank = torch_filters(layer, 0) + torch_filters(layer, 1)[: layer.n_new]
+    for task in (1, 2):
+        rows = 8 + (task - 1) * layer.n_new
+        assert layer.bank_rows(task) == rows
+        mix = layer.piggyback[task].detach()
+        assert mix.shape == (rows, 8 - layer.n_new)
+        filters = torch_filters(layer, task)
+        for j in range(8 - layer.n_new):
+            expected = torch.zeros_like(bank[0])
+            for m in range(rows):
+                expected += mix[m, j] * bank[m]
+            torch.testing.assert_close(filters[layer.n_new + j], expected, rtol=1e-5, atol=1e-5)
+        for j in range(layer.n_new):
+            new = layer.unconstrained[task][j].detach()
+            assert torch.equal(filters[j], new)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_forward_equals_plain_convolution_with_composed_weight(transposed: bool) -> None:
+    layer = PiggybackConv(4, 6, 4, 2, 1, transposed=transposed, ratio=0.5)
+    grow(layer, 2)
+    layer.set_task(1)
+    x = torch.randn(2, 4, 8, 8)
+    weight, bias = layer.weight(1), layer.biases[1]
+    expected = (F.conv_transpose2d if transposed else F.conv2d)(x, weight, bias, 2, 1)
+    torch.testing.assert_close(layer(x), expected)
+
+
+def norm_params(norm: TaskNorm, task: int) -> int:
+    return 2 * norm.channels if norm.kind == "batch" else 0
+
+
+def expected_task_params(net: LifelongNet, task: int, ratio: float) -> int:
+    """DESIGN: n_u*d + M_t*(N - n_u) + N (bias) + norm for shareable layers; task-specific whole."""
+    total = 0
+    for _, layer in net.lifelong_layers():
+        if isinstance(layer, TaskNorm):
+            total += norm_params(layer, task)
+            continue
+        n, d = layer.out_channels, layer.in_channels * layer.kernel_size**2
+        bias = n if layer.has_bias else 0
+        if task == 0 or layer.task_specific:
+            total += n * d + bias
+            continue
+        n_u = int(ratio * n + 0.5)
+        m_t = n + (task - 1) * n_u
+        total += n_u * d + m_t * (n - n_u) + bias
+    return total
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.25, 1.0])
+def test_bank_sizes_and_stored_parameters_after_three_tasks(ratio: float) -> None:
+    net = UNetGenerator(PiggybackFamily(ratio), num_downs=5, ngf=8)
+    sizes = []
+    for task in range(3):
+        net.add_task()
+        assert net.stored_parameters(task) == expected_task_params(net, task, ratio)
+        net.end_task()
+        sizes.append(net.bank_sizes())
+    shareable = [layer for _, layer in net.lifelong_layers() if isinstance(layer, PiggybackConv)]
+    for layer in shareable:
+        if layer.task_specific:
+            assert layer.bank.shape[0] == 0
+            continue
+        n = layer.out_channels
+        n_u = int(ratio * n + 0.5)
+        label = layer.label
+        # B_2 = W_1; B_{t+1} = concat(B_t, U_t): N, N + n_u, N + 2 n_u rows after tasks 1..3.
+        assert [stage[label] for stage in sizes] == [n, n + n_u, n + 2 * n_u]
+    total = sum(p.numel() for p in net.parameters())
+    assert total == sum(expected_task_params(net, t, ratio) for t in range(3))
+
+
+def test_ratio_rounds_half_up_and_refuses_out_of_range() -> None:
+    assert unconstrained_count(0.25, 64) == 16
+    assert unconstrained_count(0.5, 5) == 3
+    assert unconstrained_count(0.0, 7) == 0
+    assert unconstrained_count(1.0, 7) == 7
+    for bad in (-0.1, 1.5, "half", True):
+        with pytest.raises(ConfigError, match="ratio"):
+            PiggybackFamily(bad)
+
+
+def snapshot(net: LifelongNet, tasks: range) -> dict[str, torch.Tensor]:
+    state = {f"task{t}.{i}": p.detach().clone() for t in tasks for i, p in enumerate(net.task_tensors(t))}
+    state.update({name: layer.bank.clone() for name, layer in net.lifelong_layers() if hasattr(layer, "bank")})
+    return state
+
+
+def test_training_step_changes_nothing_of_the_bank_or_earlier_tasks() -> None:
+    net = UNetGenerator(PiggybackFamily(0.25), num_downs=4, ngf=4)
+    for _ in range(2):
+        net.add_task()
+        net.end_task()
+    net.add_task()
+    before = snapshot(net, range(2))
+    newest = [p.detach().clone() for p in net.task_parameters(2)]
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    assert {id(p) for p in trainable} == {id(p) for p in net.task_parameters(2)}
+    # Even an optimizer over every parameter (frozen ones included) must not move them.
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.1)
+    net.train()
+    for _ in range(2):
+        optimizer.zero_grad()
+        net(torch.randn(4, 3, 16, 16)).square().mean().backward()
+        optimizer.step()
+    after = snapshot(net, range(2))
+    for key, value in before.items():
+        assert torch.equal(value, after[key]), key
+    changed = [not torch.equal(a, b) for a, b in zip(newest, net.task_parameters(2)) if a.numel()]
+    assert any(changed)
+
+
+def test_frozen_task_keeps_its_running_statistics_in_train_mode() -> None:
+    norm = TaskNorm("batch", 3)
+    norm.add_task()
+    norm.train()
+    norm.set_task(0)
+    norm(torch.randn(4, 3, 5, 5))
+    norm.end_task()
+    stats = norm.norms[0].running_mean.clone()
+    norm(torch.randn(4, 3, 5, 5) + 10)
+    assert torch.equal(norm.norms[0].running_mean, stats)
+
+
+def test_adding_a_task_before_ending_the_last_is_refused() -> None:
+    layer = PiggybackConv(3, 4, 3)
+    layer.add_task()
+    with pytest.raises(RuntimeError, match="end the current task"):
+        layer.add_task()

@@ -1,0 +1,209 @@
+"""Tests for the procedurally generated paired tasks in ``datamodules.synthetic``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from datamodules.synthetic import PAIRED_TASKS, generate_pairs, make_pair
+
+LABEL_TASKS = ("labels2street", "map2aerial", "seg2facade")
+
+
+def _to_unit(x: torch.Tensor) -> torch.Tensor:
+    return x * 0.5 + 0.5
+
+
+def _gradient(x: torch.Tensor) -> torch.Tensor:
+    """Colour change to the right and downwards neighbours, flattened per image: (n, 2*h*(w-1))."""
+    dx = (x[..., :-1, 1:] - x[..., :-1, :-1]).abs().sum(1)
+    dy = (x[..., 1:, :-1] - x[..., :-1, :-1]).abs().sum(1)
+    return torch.cat([dx.flatten(1), dy.flatten(1)], 1)
+
+
+def _boundaries(a: torch.Tensor) -> torch.Tensor:
+    """Where A changes colour (label boundaries / drawn edges), matching ``_gradient``."""
+    return _gradient(a) > 0.01
+
+
+def _boundary_ratio(a: torch.Tensor, b: torch.Tensor) -> float:
+    """How much stronger B's edges are where A has a boundary than elsewhere."""
+    edge, grad = _boundaries(a), _gradient(b)
+    return float(grad[edge].mean() / grad[~edge].mean())
+
+
+def _explained_by_labels(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean over images of the fraction of B's pixel variance explained by A's flat colour."""
+    scores = []
+    for ai, bi in zip(a, b, strict=True):
+        q = (_to_unit(ai) * 255).round().long()
+        keys = ((q[0] * 256 + q[1]) * 256 + q[2]).flatten()
+        pix = bi.flatten(1).T
+        _, inv = keys.unique(return_inverse=True)
+        n = int(inv.max()) + 1
+        sums = torch.zeros(n, 3).index_add_(0, inv, pix)
+        counts = torch.zeros(n).index_add_(0, inv, torch.ones(len(inv)))
+        resid = ((pix - (sums / counts[:, None])[inv]) ** 2).sum()
+        total = ((pix - pix.mean(0)) ** 2).sum()
+        scores.append(float(1 - resid / total))
+    return float(np.mean(scores))
+
+
+def _exterior(a_unit: torch.Tensor) -> torch.Tensor:
+    """White pixels of an edge drawing reachable from the border (4-connected flood fill)."""
+    white = a_unit.min(1).values > 0.9
+    border = torch.ones_like(white)
+    border[:, 1:-1, 1:-1] = False
+    ext = white & border
+    cross = torch.tensor([[0.0, 1, 0], [1, 1, 1], [0, 1, 0]])[None, None]
+    while True:
+        grown = (F.conv2d(ext[:, None].float(), cross, padding=1)[:, 0] > 0) & white
+        if torch.equal(grown, ext):
+            return ext
+        ext = grown
+
+
+def _stats(x: torch.Tensor) -> torch.Tensor:
+    """Small colour/texture statistics per image (n, 9) for nearest-centroid classification."""
+    x = _to_unit(x)
+    lum = x.mean(1)
+    quarter = lum.shape[1] // 4
+    sat = x.max(1).values - x.min(1).values
+    gx = (lum[..., 1:] - lum[..., :-1]).abs().mean((1, 2))
+    gy = (lum[..., 1:, :] - lum[..., :-1, :]).abs().mean((1, 2))
+    return torch.stack(
+        [
+            lum.mean((1, 2)),
+            lum.std((1, 2)),
+            sat.mean((1, 2)),
+            gx,
+            gy,
+            (lum < 0.25).float().mean((1, 2)),
+            (lum > 0.6).float().mean((1, 2)),
+            lum[:, :quarter].mean((1, 2)) - lum[:, -quarter:].mean((1, 2)),
+            (x[:, 2] - x[:, 0])[:, :quarter].mean((1, 2)),
+        ],
+        1,
+    )
+
+
+def _colour_histogram(x: torch.Tensor, bins: int = 4) -> torch.Tensor:
+    """Mean joint RGB histogram (bins**3 cells) over a batch of images in [-1, 1]."""
+    q = (_to_unit(x) * bins).long().clamp(0, bins - 1)
+    cells = (q[:, 0] * bins + q[:, 1]) * bins + q[:, 2]
+    return torch.bincount(cells.flatten(), minlength=bins**3).float() / cells.numel()
+
+
+@pytest.fixture(scope="module")
+def batches() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    return {kind: generate_pairs(kind, 0, 20, 32, 0) for kind in PAIRED_TASKS}
+
+
+def test_registry_names() -> None:
+    assert PAIRED_TASKS == ("labels2street", "map2aerial", "seg2facade", "edges2bag")
+
+
+@pytest.mark.parametrize("kind", PAIRED_TASKS)
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_shapes_dtype_range(kind: str, size: int) -> None:
+    a, b = generate_pairs(kind, 0, 3, size, 0)
+    for x in (a, b):
+        assert x.shape == (3, 3, size, size)
+        assert x.dtype == torch.float32
+        assert torch.isfinite(x).all()
+        assert x.min() >= -1.0 and x.max() <= 1.0
+        assert x.flatten(1).std(1).min() > 0.05  # never a blank image
+    pa, pb = make_pair(kind, size, np.random.default_rng(1))
+    for x in (pa, pb):
+        assert x.shape == (size, size, 3) and x.dtype == np.float32
+        assert x.min() >= 0.0 and x.max() <= 1.0
+
+
+@pytest.mark.parametrize("kind", PAIRED_TASKS)
+def test_deterministic_and_index_addressable(kind: str) -> None:
+    a1, b1 = generate_pairs(kind, 0, 5, 32, 7)
+    a2, b2 = generate_pairs(kind, 0, 5, 32, 7)
+    assert torch.equal(a1, a2) and torch.equal(b1, b2)
+    for i in (0, 3, 4):
+        ai, bi = generate_pairs(kind, i, 1, 32, 7)
+        assert torch.equal(ai[0], a1[i]) and torch.equal(bi[0], b1[i])
+
+
+@pytest.mark.parametrize("kind", PAIRED_TASKS)
+def test_seeds_and_indices_differ(kind: str) -> None:
+    a0, b0 = generate_pairs(kind, 0, 4, 32, 0)
+    a1, b1 = generate_pairs(kind, 0, 4, 32, 1)
+    assert not torch.equal(a0, a1) and not torch.equal(b0, b1)
+    assert all(not torch.equal(a0[i], a0[i + 1]) for i in range(3))
+
+
+@pytest.mark.parametrize("kind", PAIRED_TASKS)
+def test_b_edges_follow_a_layout(kind: str, batches) -> None:
+    a, b = batches[kind]
+    own = _boundary_ratio(a, b)
+    shuffled = _boundary_ratio(a, b.roll(1, dims=0))  # B paired with a different A layout
+    assert own > 1.4, f"{kind}: B edges do not concentrate on A's boundaries ({own:.2f})"
+    assert own > shuffled + 0.3, f"{kind}: B matches another layout as well ({own:.2f})"
+
+
+@pytest.mark.parametrize("kind", LABEL_TASKS)
+def test_labels_explain_b(kind: str, batches) -> None:
+    a, b = batches[kind]
+    own = _explained_by_labels(a, b)
+    shuffled = _explained_by_labels(a, b.roll(1, dims=0))  # B of a different layout
+    assert own > 0.25, f"{kind}: A's labels explain too little of B ({own:.2f})"
+    assert own > shuffled + 0.15, f"{kind}: another layout explains B as well ({shuffled:.2f})"
+
+
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_edges2bag_background_stays_white(size: int) -> None:
+    a, b = generate_pairs("edges2bag", 0, 12, size, 0)
+    a, b = _to_unit(a), _to_unit(b)
+    b_white = b.min(1).values > 0.9
+    ext = _exterior(a)
+    assert ext.float().mean() > 0.4  # the bag does not fill the picture
+    assert b_white[ext].float().mean() > 0.99
+    a_white = a.min(1).values > 0.9
+    assert b_white[a_white].float().mean() > 0.5
+    assert (~b_white[~ext]).float().mean() > 0.7  # the enclosed region holds the bag
+
+
+def test_target_histograms_far_apart(batches) -> None:
+    hists = torch.stack([_colour_histogram(batches[k][1]) for k in PAIRED_TASKS])
+    dist = torch.cdist(hists[None], hists[None], p=1)[0]
+    off_diag = dist[~torch.eye(len(PAIRED_TASKS), dtype=torch.bool)]
+    assert off_diag.min() > 0.5
+
+
+@pytest.mark.parametrize("side", [0, 1], ids=["A", "B"])
+def test_domains_separable_by_nearest_centroid(side: int) -> None:
+    train = [_stats(generate_pairs(k, 0, 40, 32, 0)[side]) for k in PAIRED_TASKS]
+    scale = torch.cat(train).std(0) + 1e-6
+    centroids = torch.stack([(f / scale).mean(0) for f in train])
+    correct = total = 0
+    for label, kind in enumerate(PAIRED_TASKS):
+        test = _stats(generate_pairs(kind, 1000, 60, 32, 1)[side]) / scale
+        pred = torch.cdist(test, centroids).argmin(1)
+        correct += int((pred == label).sum())
+        total += len(pred)
+    assert correct / total >= 0.95
+
+
+@pytest.mark.parametrize("call", ["make_pair", "generate_pairs"])
+def test_unknown_kind_raises(call: str) -> None:
+    with pytest.raises(ValueError, match="no_such_task") as err:
+        if call == "make_pair":
+            make_pair("no_such_task", 32, np.random.default_rng(0))
+        else:
+            generate_pairs("no_such_task", 0, 1, 32, 0)
+    assert all(kind in str(err.value) for kind in PAIRED_TASKS)
+
+
+@pytest.mark.parametrize("size", [0, 8, 15])
+def test_too_small_size_raises(size: int) -> None:
+    with pytest.raises(ValueError, match="16"):
+        generate_pairs("edges2bag", 0, 1, size, 0)
+    with pytest.raises(ValueError, match="16"):
+        make_pair("labels2street", size, np.random.default_rng(0))
