@@ -32,7 +32,8 @@ class SyntheticPairedDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if kind not in PAIRED_TASKS:
-            raise ConfigError(f"synthetic task kind={kind!r} is not known: use one of {', '.join(PAIRED_TASKS)}")
+            known = ", ".join(PAIRED_TASKS)
+            raise ConfigError(f"synthetic task kind={kind!r} is not known: use one of {known}")
         if direction not in DIRECTIONS:
             raise ConfigError(f"direction={direction!r} is not known: use AtoB or BtoA")
         for option, value in (("train_size", train_size), ("val_size", val_size), ("batch_size", batch_size)):

@@ -61,7 +61,7 @@ def save_sample_grid(
     path: Path, inputs: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor
 ) -> Path:
     """A PNG with one row per sample: input | output | target."""
-    rgb = [image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image for image in (inputs, outputs, targets)]
+    rgb = [x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x for x in (inputs, outputs, targets)]
     rows = torch.stack(rgb, dim=1).flatten(0, 1)
     grid = make_grid(rows, nrow=3, padding=2, normalize=True, value_range=(-1, 1))
     return atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))

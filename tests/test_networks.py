@@ -45,7 +45,9 @@ def test_unet_keeps_image_size(size: int, num_downs: int) -> None:
     assert out.abs().max() <= 1.0
 
 
-@pytest.mark.parametrize(("size", "num_downs", "hint"), [(48, 6, "num_downs=4"), (40, 7, "num_downs=3"), (2, 3, "multiple of 8")])
+@pytest.mark.parametrize(
+    ("size", "num_downs", "hint"), [(48, 6, "num_downs=4"), (40, 7, "num_downs=3"), (2, 3, "multiple of 8")]
+)
 def test_image_size_the_unet_cannot_take_is_refused_with_a_fix(size: int, num_downs: int, hint: str) -> None:
     with pytest.raises(ConfigError, match=f"image size {size}") as error:
         check_unet_size(size, num_downs)

@@ -46,7 +46,8 @@ def test_results_json_holds_the_documented_fields(finished_run: tuple[Path, dict
     for layer, sizes in results["bank_sizes"].items():
         assert len(sizes) == size and sizes == sorted(sizes), layer
     change = results["forgetting"]["max_abs_change"]
-    assert [[value for value in row if value is not None] for row in change] == [[0.0] * (i + 1) for i in range(size)]
+    seen = [[value for value in row if value is not None] for row in change]
+    assert seen == [[0.0] * (i + 1) for i in range(size)]
     # Piggyback keeps every old task exactly: its column never moves after its own stage.
     for j in range(size):
         assert len({l1[i][j] for i in range(j, size)}) == 1

@@ -139,13 +139,19 @@ def test_seeds_and_indices_differ(kind: str) -> None:
     assert all(not torch.equal(a0[i], a0[i + 1]) for i in range(3))
 
 
+# How much better B's edges line up with its own A than with another sample's A. Measured
+# (seeds 0-4, 32x32): street 2.5-3.0, map 1.5-1.7, facade 4.9-7.1, bag 146-211; shifting or
+# flipping B by a few pixels drops these to ~1.1-1.5 (street, map) / ~2-8 (bag).
+_MIN_ALIGNMENT = {"labels2street": 1.8, "map2aerial": 1.35, "seg2facade": 3.0, "edges2bag": 20.0}
+
+
 @pytest.mark.parametrize("kind", PAIRED_TASKS)
 def test_b_edges_follow_a_layout(kind: str, batches) -> None:
     a, b = batches[kind]
     own = _boundary_ratio(a, b)
     shuffled = _boundary_ratio(a, b.roll(1, dims=0))  # B paired with a different A layout
     assert own > 1.4, f"{kind}: B edges do not concentrate on A's boundaries ({own:.2f})"
-    assert own > shuffled + 0.3, f"{kind}: B matches another layout as well ({own:.2f})"
+    assert own / shuffled > _MIN_ALIGNMENT[kind], f"{kind}: {own:.2f} vs {shuffled:.2f}"
 
 
 @pytest.mark.parametrize("kind", LABEL_TASKS)

@@ -168,8 +168,8 @@ class PiggybackConv(LifelongLayer):
 
     def rebuild_derived(self) -> None:
         if self.shares_bank:
-            frozen = [u.detach().reshape(u.shape[0], self.filter_size) for u in self.unconstrained[: self.frozen]]
-            self.bank = torch.cat(frozen, dim=0)
+            frozen = self.unconstrained[: self.frozen]
+            self.bank = torch.cat([u.detach().reshape(u.shape[0], self.filter_size) for u in frozen])
 
     def filters(self, task: int) -> torch.Tensor:
         """Task ``task``'s filters, filter-major ``(N, C_in, k, k)``: concat(U_t, P_t^T B_t)."""

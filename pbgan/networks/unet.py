@@ -30,7 +30,8 @@ def check_unet_size(image_size: int, num_downs: int) -> None:
     if most >= MIN_DOWNS:
         hint = f"set model.generator.num_downs={most} (or fewer)"
     else:
-        hint = f"use an image size that is a multiple of {step}, for example {step * max(1, round(image_size / step))}"
+        example = step * max(1, round(image_size / step))
+        hint = f"use an image size that is a multiple of {step}, for example {example}"
     raise ConfigError(
         f"image size {image_size} cannot pass through a UNet with num_downs={num_downs}: "
         f"each downsampling halves the image, so the size must be a multiple of "
