@@ -9,9 +9,10 @@ that follows exactly the same geometry), so a generator can learn A -> B.
 Design rules that keep the output bit-identical on every machine:
 - all randomness comes from ``numpy.random.Generator.random``/``integers`` (pure bit
   manipulation, no libm), seeded per sample from ``(seed, task_id, index)``;
-- rendering uses only IEEE-exact elementwise arithmetic (+, -, *, /, comparisons, floor) and
-  order-fixed ``cumsum``; no transcendental functions and no reductions whose summation
-  order could differ between SIMD code paths.
+- rendering uses only IEEE-exact elementwise arithmetic (+, -, *, /, sqrt, floor, comparisons,
+  indexing): no transcendental functions (whose libm/SIMD versions differ in the last bit) and
+  no reductions (whose summation order can differ between SIMD code paths). Checked: the same
+  hash with numpy dispatching AVX-512, AVX2 or only the SSE baseline.
 
 Geometry is expressed in fractions of the image size, so any square size >= 16 works.
 More kinds can be added by registering a ``PairMaker`` in ``_PAIR_MAKERS``.
@@ -93,22 +94,6 @@ def _fractal_noise(rng: np.random.Generator, size: int, base_cells: int, octaves
     return total / norm
 
 
-def _box_blur(img: np.ndarray, radius: int) -> np.ndarray:
-    """Separable box blur of a 2-D array via cumulative sums (edge-padded, fixed order)."""
-    if radius <= 0:
-        return img
-    k = 2 * radius + 1
-    out = img
-    for axis in (0, 1):
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (radius + 1, radius)
-        c = np.cumsum(np.pad(out, pad, mode="edge"), axis=axis)
-        hi = np.take(c, np.arange(k, c.shape[axis]), axis=axis)
-        lo = np.take(c, np.arange(0, c.shape[axis] - k), axis=axis)
-        out = (hi - lo) / k
-    return out
-
-
 def _shift(mask: Mask, dy: int, dx: int) -> Mask:
     """Translate a mask by whole pixels (no wrap-around); used to cast simple shadows."""
     out = np.zeros_like(mask)
@@ -143,11 +128,6 @@ def _wave(x: np.ndarray) -> np.ndarray:
 def _min_width(size: int, frac: float, pixels: float = 1.2) -> float:
     """A line width in fractions that never drops below ``pixels`` so thin lines survive 16x16."""
     return max(frac, pixels / size)
-
-
-def _layer(size: int, color) -> Image:
-    """A full image filled with one colour."""
-    return np.broadcast_to(np.asarray(color, dtype=np.float64), (size, size, 3)).copy()
 
 
 def _paint(img: Image, mask: Mask, layer) -> None:
@@ -191,25 +171,39 @@ def _partition(rng: np.random.Generator, n: int, lo: float, hi: float) -> np.nda
 # --------------------------------------------------------------------------------------------
 
 _ST_SKY, _ST_BUILDING, _ST_ROAD, _ST_SIDEWALK, _ST_CAR, _ST_TREE, _ST_TRUNK = range(7)
-_ST_PALETTE = np.array(
-    [
-        [70, 130, 180],  # sky
-        [70, 70, 70],  # building
-        [128, 64, 128],  # road
-        [244, 35, 232],  # sidewalk
-        [0, 0, 142],  # car
-        [107, 142, 35],  # tree crown
-        [153, 153, 153],  # trunk / pole
-    ],
-    dtype=np.float64,
-) / 255.0
+_ST_PALETTE = (
+    np.array(
+        [
+            [70, 130, 180],  # sky
+            [70, 70, 70],  # building
+            [128, 64, 128],  # road
+            [244, 35, 232],  # sidewalk
+            [0, 0, 142],  # car
+            [107, 142, 35],  # tree crown
+            [153, 153, 153],  # trunk / pole
+        ],
+        dtype=np.float64,
+    )
+    / 255.0
+)
 _ST_WALLS = np.array(
-    [[0.62, 0.6, 0.57], [0.72, 0.66, 0.55], [0.55, 0.35, 0.28], [0.48, 0.5, 0.53],
-     [0.78, 0.75, 0.7]]
+    [
+        [0.62, 0.6, 0.57],
+        [0.72, 0.66, 0.55],
+        [0.55, 0.35, 0.28],
+        [0.48, 0.5, 0.53],
+        [0.78, 0.75, 0.7],
+    ]
 )
 _ST_CARS = np.array(
-    [[0.75, 0.1, 0.1], [0.12, 0.25, 0.65], [0.85, 0.85, 0.85], [0.12, 0.12, 0.13],
-     [0.6, 0.62, 0.65], [0.85, 0.7, 0.1]]
+    [
+        [0.75, 0.1, 0.1],
+        [0.12, 0.25, 0.65],
+        [0.85, 0.85, 0.85],
+        [0.12, 0.12, 0.13],
+        [0.6, 0.62, 0.65],
+        [0.85, 0.7, 0.1],
+    ]
 )
 
 
@@ -220,24 +214,43 @@ def _street_layout(rng: np.random.Generator, size: int) -> dict:
     walk = _uniform(rng, 0.03, 0.06)
     cuts = _partition(rng, n_blocks, 0.0, 1.0)
     blocks = [
-        {"x0": x0, "x1": x1, "top": _uniform(rng, 0.08, 0.42), "wall": _pick(rng, _ST_WALLS),
-         "present": bool(rng.random() < 0.88)}
+        {
+            "x0": x0,
+            "x1": x1,
+            "top": _uniform(rng, 0.08, 0.42),
+            "wall": _pick(rng, _ST_WALLS),
+            "present": bool(rng.random() < 0.88),
+        }
         for x0, x1 in itertools.pairwise(cuts)
     ]
     trees = []
     for _ in range(int(rng.integers(0, 4))):
         ry, rx = _uniform(rng, 0.07, 0.12), _uniform(rng, 0.05, 0.09)
         trunk = _uniform(rng, 0.04, 0.09)
-        trees.append({"cx": _uniform(rng, 0.05, 0.95), "cy": ground - trunk - ry * 0.8,
-                      "ry": ry, "rx": rx, "trunk_w": _min_width(size, 0.018)})
+        trees.append(
+            {
+                "cx": _uniform(rng, 0.05, 0.95),
+                "cy": ground - trunk - ry * 0.8,
+                "ry": ry,
+                "rx": rx,
+                "trunk_w": _min_width(size, 0.018),
+            }
+        )
     cars = []
     road_top = ground + walk
     for _ in range(int(rng.integers(1, 4))):
         h, length = _uniform(rng, 0.1, 0.15), _uniform(rng, 0.2, 0.34)
         bottom = _uniform(rng, min(road_top + h + 0.03, 0.98), 0.98)
         cx = _uniform(rng, 0.0, 1.0)
-        cars.append({"x0": cx - length / 2, "x1": cx + length / 2, "y0": bottom - h,
-                     "y1": bottom, "color": _pick(rng, _ST_CARS)})
+        cars.append(
+            {
+                "x0": cx - length / 2,
+                "x1": cx + length / 2,
+                "y0": bottom - h,
+                "y1": bottom,
+                "color": _pick(rng, _ST_CARS),
+            }
+        )
     cars.sort(key=lambda c: c["y1"])  # nearer cars (lower on screen) are drawn last
     return {"ground": ground, "walk": walk, "blocks": blocks, "trees": trees, "cars": cars}
 
@@ -293,11 +306,18 @@ def _street_buildings(rng, lay: dict, yy, xx, size: int) -> Image:
         u = (xx - b["x0"]) / width * n_cols
         v = (yy - b["top"] - 0.025) / 0.07
         cell_u, cell_v = _frac(u), _frac(v)
-        window = ((cell_u > 0.25) & (cell_u < 0.75) & (cell_v > 0.3) & (cell_v < 0.8)
-                  & (v > 0) & (yy < lay["ground"] - 0.03))
+        window = (
+            (cell_u > 0.25)
+            & (cell_u < 0.75)
+            & (cell_v > 0.3)
+            & (cell_v < 0.8)
+            & (v > 0)
+            & (yy < lay["ground"] - 0.03)
+        )
         wall = _tint(b["wall"], texture)
-        lit = lit_table[(np.floor(u).astype(np.int64) * 7 + np.floor(v).astype(np.int64) * 13
-                         + j * 31) % 256]
+        lit = lit_table[
+            (np.floor(u).astype(np.int64) * 7 + np.floor(v).astype(np.int64) * 13 + j * 31) % 256
+        ]
         glass = np.where((window & lit)[..., None], [0.95, 0.85, 0.5], [0.14, 0.18, 0.25])
         part = np.where(window[..., None], glass * (0.8 + 0.25 * texture[..., None]), wall)
         seam = np.broadcast_to((xx - b["x0"]) < _min_width(size, 0.008, 1.0), (size, size))
@@ -309,13 +329,13 @@ def _street_buildings(rng, lay: dict, yy, xx, size: int) -> Image:
 
 def _street_ground(rng, lay: dict, yy, xx, size: int) -> Image:
     """Asphalt with grain and a dashed lane mark; paved sidewalk with tile joints."""
-    grain = 0.85 + 0.25 * _value_noise(rng, size, size // 2, size // 2) + 0.1 * rng.random(
-        (size, size))
+    grain = (
+        0.85 + 0.25 * _value_noise(rng, size, size // 2, size // 2) + 0.1 * rng.random((size, size))
+    )
     img = _tint([0.3, 0.3, 0.32], grain)
     road_top = lay["ground"] + lay["walk"]
     lane_y = road_top + (1.0 - road_top) * 0.45
-    lane = (np.abs(yy - lane_y) < _min_width(size, 0.012, 1.0) / 2 + 0.0) & (
-        _frac(xx * 5.0) < 0.5)
+    lane = (np.abs(yy - lane_y) < _min_width(size, 0.012, 1.0) / 2) & (_frac(xx * 5.0) < 0.5)
     _paint(img, np.broadcast_to(lane, (size, size)), [0.92, 0.92, 0.85])
     tiles = (_frac(xx / 0.05) < 0.12) | (np.abs(yy - lay["ground"] - lay["walk"] / 2) < 0.003)
     walk_shade = np.where(tiles, 0.75, 1.0) * (0.9 + 0.1 * grain)
@@ -393,8 +413,7 @@ _MP_PALETTE = np.array(
     ]
 )
 _MP_ROOFS = np.array(
-    [[0.55, 0.55, 0.55], [0.7, 0.4, 0.3], [0.8, 0.79, 0.76], [0.42, 0.4, 0.38],
-     [0.6, 0.5, 0.42]]
+    [[0.55, 0.55, 0.55], [0.7, 0.4, 0.3], [0.8, 0.79, 0.76], [0.42, 0.4, 0.38], [0.6, 0.5, 0.42]]
 )
 
 
@@ -434,15 +453,21 @@ def _map_layout(rng, yy, xx, size: int) -> dict:
         p = _uniform(rng, 0.15, 0.85)
         d, along = (xx, yy) if vertical else (yy, xx)
         highway = np.broadcast_to(np.abs(d - p) < max(0.035, 2.0 / size), road.shape).copy()
-        marking = np.broadcast_to((np.abs(d - p) < 0.6 / size) & (_frac(along * 8.0) < 0.55),
-                                  road.shape) & highway
+        marking = (
+            np.broadcast_to((np.abs(d - p) < 0.6 / size) & (_frac(along * 8.0) < 0.55), road.shape)
+            & highway
+        )
     parks = rng.random((len(hy) + 1, len(vx) + 1)) < 0.28
     park = parks[np.searchsorted(hy, yy[:, 0])[:, None], np.searchsorted(vx, xx[0])[None, :]]
     lot = _uniform(rng, 0.05, 0.09)
     return {
-        "road": road, "highway": highway, "marking": marking, "park": park,
+        "road": road,
+        "highway": highway,
+        "marking": marking,
+        "park": park,
         "water": _map_water(rng, yy, xx, size),
-        "lot_u": _lot_coords(vx, vw, xx, lot), "lot_v": _lot_coords(hy, hw, yy, lot),
+        "lot_u": _lot_coords(vx, vw, xx, lot),
+        "lot_v": _lot_coords(hy, hw, yy, lot),
     }
 
 
@@ -547,8 +572,14 @@ _FC_PALETTE = np.array(
     ]
 )
 _FC_PLASTER = np.array(
-    [[0.88, 0.82, 0.7], [0.88, 0.76, 0.6], [0.88, 0.75, 0.71], [0.79, 0.78, 0.76],
-     [0.92, 0.9, 0.86], [0.78, 0.82, 0.74]]
+    [
+        [0.88, 0.82, 0.7],
+        [0.88, 0.76, 0.6],
+        [0.88, 0.75, 0.71],
+        [0.79, 0.78, 0.76],
+        [0.92, 0.9, 0.86],
+        [0.78, 0.82, 0.74],
+    ]
 )
 
 
@@ -579,20 +610,37 @@ def _facade_layout(rng, yy, xx) -> dict:
     in_u = (cu >= mu) & (cu < 1.0 - mu)
 
     window = upper & in_u & (cv >= mt) & (cv < mb) & ~blank[floor_i, col]
-    shop = (ground & (col != door_col) & (cu >= 0.12) & (cu < 0.88) & (gv >= 0.2)
-            & (gv < 0.85))
+    shop = ground & (col != door_col) & (cu >= 0.12) & (cu < 0.88) & (gv >= 0.2) & (gv < 0.85)
     door = ground & (col == door_col) & (cu >= 0.28) & (cu < 0.72) & (gv >= 0.22)
     bal_lo, bal_hi = mu - 0.08, 1.0 - mu + 0.08
-    balcony = (upper & has_balcony[floor_i] & (cu >= bal_lo) & (cu < bal_hi)
-               & (cv >= mb - 0.22) & (cv < mb + 0.06))
-    sill = (upper & (cu >= mu - 0.04) & (cu < 1.0 - mu + 0.04) & (cv >= mb) & (cv < mb + 0.05)
-            & ~blank[floor_i, col])
+    balcony = (
+        upper
+        & has_balcony[floor_i]
+        & (cu >= bal_lo)
+        & (cu < bal_hi)
+        & (cv >= mb - 0.22)
+        & (cv < mb + 0.06)
+    )
+    sill = (
+        upper
+        & (cu >= mu - 0.04)
+        & (cu < 1.0 - mu + 0.04)
+        & (cv >= mb)
+        & (cv < mb + 0.05)
+        & ~blank[floor_i, col]
+    )
     return {
-        "window": window, "shop": shop, "door": door, "balcony": balcony, "sill": sill,
+        "window": window,
+        "shop": shop,
+        "door": door,
+        "balcony": balcony,
+        "sill": sill,
         "win_u": np.where(ground, _unit(cu, 0.12, 0.88), _unit(cu, mu, 1.0 - mu)),
         "win_v": np.where(ground, _unit(gv, 0.2, 0.85), _unit(cv, mt, mb)),
-        "door_u": _unit(cu, 0.28, 0.72), "door_v": _unit(gv, 0.22, 1.0),
-        "bal_u": _unit(cu, bal_lo, bal_hi), "bal_v": _unit(cv, mb - 0.22, mb + 0.06),
+        "door_u": _unit(cu, 0.28, 0.72),
+        "door_v": _unit(gv, 0.22, 1.0),
+        "bal_u": _unit(cu, bal_lo, bal_hi),
+        "bal_v": _unit(cv, mb - 0.22, mb + 0.06),
         "sill_v": _unit(cv, mb, mb + 0.05),
     }
 
@@ -609,7 +657,7 @@ def _facade_labels(lay: dict, size: int) -> np.ndarray:
 def _facade_wall(rng, lay: dict, yy, size: int) -> Image:
     """Plaster: blotchy low-frequency noise, fine grain, grime towards the street, stone sills."""
     plaster = _pick(rng, _FC_PLASTER)
-    texture = (0.86 + 0.22 * _fractal_noise(rng, size, 4, 4) + 0.07 * rng.random((size, size)))
+    texture = 0.86 + 0.22 * _fractal_noise(rng, size, 4, 4) + 0.07 * rng.random((size, size))
     img = _tint(plaster, texture * (1.02 - 0.12 * yy))
     sill_shade = np.where(lay["sill_v"] > 0.7, 0.8, 1.05)
     _paint(img, lay["sill"], _tint([0.88, 0.86, 0.8], sill_shade * texture))
@@ -619,15 +667,23 @@ def _facade_wall(rng, lay: dict, yy, size: int) -> Image:
 def _facade_glass(rng, lay: dict, size: int) -> Image:
     """Windows: dark glass with a sky tint and a diagonal reflection, framed and cross-barred."""
     u, v = lay["win_u"], lay["win_v"]
-    frame_color = np.array([0.92, 0.9, 0.86]) if rng.random() < 0.6 else np.array(
-        [0.3, 0.2, 0.12])
+    frame_color = np.array([0.92, 0.9, 0.86]) if rng.random() < 0.6 else np.array([0.3, 0.2, 0.12])
     streak = _uniform(rng, 0.3, 1.2)
     reflection = np.clip(1.0 - np.abs(u + 0.6 * v - streak) / 0.18, 0.0, 1.0)
-    glass = (np.array([0.07, 0.09, 0.13]) + _tint([0.12, 0.16, 0.22], 1.0 - v)
-             + 0.35 * reflection[..., None])
+    glass = (
+        np.array([0.07, 0.09, 0.13])
+        + _tint([0.12, 0.16, 0.22], 1.0 - v)
+        + 0.35 * reflection[..., None]
+    )
     t = 0.1
-    frame = (u < t) | (u > 1 - t) | (v < t) | (v > 1 - t) | (np.abs(u - 0.5) < t / 2) | (
-        np.abs(v - 0.35) < t / 2)
+    frame = (
+        (u < t)
+        | (u > 1 - t)
+        | (v < t)
+        | (v > 1 - t)
+        | (np.abs(u - 0.5) < t / 2)
+        | (np.abs(v - 0.35) < t / 2)
+    )
     return np.where(frame[..., None], frame_color, glass)
 
 
@@ -686,10 +742,14 @@ def _bag_layout(rng, size: int) -> dict:
     cx = _uniform(rng, width / 2 + 0.05, 0.95 - width / 2)
     top = _uniform(rng, 0.05 + handle_h, 0.95 - height)
     return {
-        "cx": cx, "top": top, "height": height,
-        "half_top": width / 2 * _uniform(rng, 0.65, 1.0), "half_bottom": width / 2,
-        "power": int(rng.choice([4, 6, 8])),
-        "handle_rx": width / 2 * _uniform(rng, 0.3, 0.7), "handle_ry": handle_h,
+        "cx": cx,
+        "top": top,
+        "height": height,
+        "half_top": width / 2 * _uniform(rng, 0.65, 1.0),
+        "half_bottom": width / 2,
+        "power": 4 + 2 * int(rng.integers(3)),  # 4: soft corners .. 8: boxy
+        "handle_rx": width / 2 * _uniform(rng, 0.3, 0.7),
+        "handle_ry": handle_h,
         "handle_w": max(_uniform(rng, 0.025, 0.045), 2.0 / size),
         "flap": _uniform(rng, 0.25, 0.45) if rng.random() < 0.65 else None,
         "clasp": bool(rng.random() < 0.5),
@@ -704,13 +764,15 @@ def _bag_body_value(lay: dict, yy, xx, inset: float) -> np.ndarray:
     half_w = lay["half_top"] + (lay["half_bottom"] - lay["half_top"]) * t - inset
     half_h = lay["height"] / 2 - inset
     return _pow_even((xx - lay["cx"]) / half_w, lay["power"]) + _pow_even(
-        (yy - cy) / half_h, lay["power"])
+        (yy - cy) / half_h, lay["power"]
+    )
 
 
 def _bag_handle_value(lay: dict, yy, xx, grow: float) -> np.ndarray:
     """Ellipse value of the handle arch centred on the body top, grown by ``grow``."""
-    return _ellipse_value(yy, xx, lay["top"], lay["cx"], lay["handle_ry"] + grow,
-                          lay["handle_rx"] + grow)
+    return _ellipse_value(
+        yy, xx, lay["top"], lay["cx"], lay["handle_ry"] + grow, lay["handle_rx"] + grow
+    )
 
 
 def _bag_masks(lay: dict, yy, xx) -> dict:
@@ -723,8 +785,10 @@ def _bag_masks(lay: dict, yy, xx) -> dict:
     outer = _bag_handle_value(lay, yy, xx, 0.0) < 1.0
     inner = _bag_handle_value(lay, yy, xx, -hw) < 1.0
     handle = outer & ~inner & above & ~body
-    handle_edge = handle & ~((_bag_handle_value(lay, yy, xx, -line) < 1.0)
-                             & ~(_bag_handle_value(lay, yy, xx, line - hw) < 1.0))
+    handle_edge = handle & ~(
+        (_bag_handle_value(lay, yy, xx, -line) < 1.0)
+        & ~(_bag_handle_value(lay, yy, xx, line - hw) < 1.0)
+    )
     edges = body_edge | handle_edge
     flap = np.zeros_like(body)
     if lay["flap"] is not None:
@@ -734,8 +798,9 @@ def _bag_masks(lay: dict, yy, xx) -> dict:
         if lay["clasp"]:
             r = max(0.025, 2.0 / yy.shape[0])
             ring = _ellipse_value(yy, xx, flap_y, lay["cx"], r, r)
-            edges |= (ring < 1.0) & ~(_ellipse_value(yy, xx, flap_y, lay["cx"], r - line,
-                                                     r - line) < 1.0)
+            edges |= (ring < 1.0) & ~(
+                _ellipse_value(yy, xx, flap_y, lay["cx"], r - line, r - line) < 1.0
+            )
     return {"body": body, "handle": handle, "flap": flap, "edges": edges}
 
 
@@ -745,8 +810,9 @@ def _bag_render(rng, lay: dict, masks: dict, yy, xx, size: int) -> Image:
     img = np.ones((size, size, 3))
     rim = np.clip(_bag_body_value(lay, yy, xx, 0.0), 0.0, 1.0)
     v = np.clip((yy - lay["top"]) / lay["height"], 0.0, 1.0)
-    leather = 0.93 + 0.1 * _value_noise(rng, size, size // 3, size // 3) + 0.04 * rng.random(
-        (size, size))
+    leather = (
+        0.93 + 0.1 * _value_noise(rng, size, size // 3, size // 3) + 0.04 * rng.random((size, size))
+    )
     shade = (1.15 - 0.35 * rim - 0.3 * v) * leather
     flap_y = lay["top"] + lay["height"] * (lay["flap"] or 0.0)
     under_flap = masks["body"] & (yy >= flap_y) & (yy < flap_y + 0.05) & (lay["flap"] is not None)

@@ -6,6 +6,7 @@ under ``multirun/`` with ``-m``).
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -19,9 +20,17 @@ from pbgan.sequence import run_sequence
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
+class _DropAdverts(logging.Filter):
+    """Lightning repeats an advert for its cloud logger at every Trainer; once per task is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip: For seamless cloud logging" not in record.getMessage()
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Learn the configured task sequence; returns the final mean of the first metric for sweepers."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdverts())
     try:
         results = run_sequence(cfg, HydraConfig.get().runtime.output_dir)
     except PbganError as error:
