@@ -315,9 +315,7 @@ def _street_buildings(rng, lay: dict, yy, xx, size: int) -> Image:
             & (yy < lay["ground"] - 0.03)
         )
         wall = _tint(b["wall"], texture)
-        lit = lit_table[
-            (np.floor(u).astype(np.int64) * 7 + np.floor(v).astype(np.int64) * 13 + j * 31) % 256
-        ]
+        lit = lit_table[(np.floor(u).astype(np.int64) * 7 + np.floor(v).astype(np.int64) * 13 + j * 31) % 256]
         glass = np.where((window & lit)[..., None], [0.95, 0.85, 0.5], [0.14, 0.18, 0.25])
         part = np.where(window[..., None], glass * (0.8 + 0.25 * texture[..., None]), wall)
         seam = np.broadcast_to((xx - b["x0"]) < _min_width(size, 0.008, 1.0), (size, size))
@@ -329,9 +327,7 @@ def _street_buildings(rng, lay: dict, yy, xx, size: int) -> Image:
 
 def _street_ground(rng, lay: dict, yy, xx, size: int) -> Image:
     """Asphalt with grain and a dashed lane mark; paved sidewalk with tile joints."""
-    grain = (
-        0.85 + 0.25 * _value_noise(rng, size, size // 2, size // 2) + 0.1 * rng.random((size, size))
-    )
+    grain = 0.85 + 0.25 * _value_noise(rng, size, size // 2, size // 2) + 0.1 * rng.random((size, size))
     img = _tint([0.3, 0.3, 0.32], grain)
     road_top = lay["ground"] + lay["walk"]
     lane_y = road_top + (1.0 - road_top) * 0.45
@@ -454,8 +450,7 @@ def _map_layout(rng, yy, xx, size: int) -> dict:
         d, along = (xx, yy) if vertical else (yy, xx)
         highway = np.broadcast_to(np.abs(d - p) < max(0.035, 2.0 / size), road.shape).copy()
         marking = (
-            np.broadcast_to((np.abs(d - p) < 0.6 / size) & (_frac(along * 8.0) < 0.55), road.shape)
-            & highway
+            np.broadcast_to((np.abs(d - p) < 0.6 / size) & (_frac(along * 8.0) < 0.55), road.shape) & highway
         )
     parks = rng.random((len(hy) + 1, len(vx) + 1)) < 0.28
     park = parks[np.searchsorted(hy, yy[:, 0])[:, None], np.searchsorted(vx, xx[0])[None, :]]
@@ -614,12 +609,7 @@ def _facade_layout(rng, yy, xx) -> dict:
     door = ground & (col == door_col) & (cu >= 0.28) & (cu < 0.72) & (gv >= 0.22)
     bal_lo, bal_hi = mu - 0.08, 1.0 - mu + 0.08
     balcony = (
-        upper
-        & has_balcony[floor_i]
-        & (cu >= bal_lo)
-        & (cu < bal_hi)
-        & (cv >= mb - 0.22)
-        & (cv < mb + 0.06)
+        upper & has_balcony[floor_i] & (cu >= bal_lo) & (cu < bal_hi) & (cv >= mb - 0.22) & (cv < mb + 0.06)
     )
     sill = (
         upper
@@ -670,19 +660,10 @@ def _facade_glass(rng, lay: dict, size: int) -> Image:
     frame_color = np.array([0.92, 0.9, 0.86]) if rng.random() < 0.6 else np.array([0.3, 0.2, 0.12])
     streak = _uniform(rng, 0.3, 1.2)
     reflection = np.clip(1.0 - np.abs(u + 0.6 * v - streak) / 0.18, 0.0, 1.0)
-    glass = (
-        np.array([0.07, 0.09, 0.13])
-        + _tint([0.12, 0.16, 0.22], 1.0 - v)
-        + 0.35 * reflection[..., None]
-    )
+    glass = np.array([0.07, 0.09, 0.13]) + _tint([0.12, 0.16, 0.22], 1.0 - v) + 0.35 * reflection[..., None]
     t = 0.1
     frame = (
-        (u < t)
-        | (u > 1 - t)
-        | (v < t)
-        | (v > 1 - t)
-        | (np.abs(u - 0.5) < t / 2)
-        | (np.abs(v - 0.35) < t / 2)
+        (u < t) | (u > 1 - t) | (v < t) | (v > 1 - t) | (np.abs(u - 0.5) < t / 2) | (np.abs(v - 0.35) < t / 2)
     )
     return np.where(frame[..., None], frame_color, glass)
 
@@ -763,16 +744,12 @@ def _bag_body_value(lay: dict, yy, xx, inset: float) -> np.ndarray:
     t = np.clip((yy - lay["top"]) / lay["height"], 0.0, 1.0)
     half_w = lay["half_top"] + (lay["half_bottom"] - lay["half_top"]) * t - inset
     half_h = lay["height"] / 2 - inset
-    return _pow_even((xx - lay["cx"]) / half_w, lay["power"]) + _pow_even(
-        (yy - cy) / half_h, lay["power"]
-    )
+    return _pow_even((xx - lay["cx"]) / half_w, lay["power"]) + _pow_even((yy - cy) / half_h, lay["power"])
 
 
 def _bag_handle_value(lay: dict, yy, xx, grow: float) -> np.ndarray:
     """Ellipse value of the handle arch centred on the body top, grown by ``grow``."""
-    return _ellipse_value(
-        yy, xx, lay["top"], lay["cx"], lay["handle_ry"] + grow, lay["handle_rx"] + grow
-    )
+    return _ellipse_value(yy, xx, lay["top"], lay["cx"], lay["handle_ry"] + grow, lay["handle_rx"] + grow)
 
 
 def _bag_masks(lay: dict, yy, xx) -> dict:
@@ -786,8 +763,7 @@ def _bag_masks(lay: dict, yy, xx) -> dict:
     inner = _bag_handle_value(lay, yy, xx, -hw) < 1.0
     handle = outer & ~inner & above & ~body
     handle_edge = handle & ~(
-        (_bag_handle_value(lay, yy, xx, -line) < 1.0)
-        & ~(_bag_handle_value(lay, yy, xx, line - hw) < 1.0)
+        (_bag_handle_value(lay, yy, xx, -line) < 1.0) & ~(_bag_handle_value(lay, yy, xx, line - hw) < 1.0)
     )
     edges = body_edge | handle_edge
     flap = np.zeros_like(body)
@@ -798,9 +774,7 @@ def _bag_masks(lay: dict, yy, xx) -> dict:
         if lay["clasp"]:
             r = max(0.025, 2.0 / yy.shape[0])
             ring = _ellipse_value(yy, xx, flap_y, lay["cx"], r, r)
-            edges |= (ring < 1.0) & ~(
-                _ellipse_value(yy, xx, flap_y, lay["cx"], r - line, r - line) < 1.0
-            )
+            edges |= (ring < 1.0) & ~(_ellipse_value(yy, xx, flap_y, lay["cx"], r - line, r - line) < 1.0)
     return {"body": body, "handle": handle, "flap": flap, "edges": edges}
 
 
@@ -810,9 +784,7 @@ def _bag_render(rng, lay: dict, masks: dict, yy, xx, size: int) -> Image:
     img = np.ones((size, size, 3))
     rim = np.clip(_bag_body_value(lay, yy, xx, 0.0), 0.0, 1.0)
     v = np.clip((yy - lay["top"]) / lay["height"], 0.0, 1.0)
-    leather = (
-        0.93 + 0.1 * _value_noise(rng, size, size // 3, size // 3) + 0.04 * rng.random((size, size))
-    )
+    leather = 0.93 + 0.1 * _value_noise(rng, size, size // 3, size // 3) + 0.04 * rng.random((size, size))
     shade = (1.15 - 0.35 * rim - 0.3 * v) * leather
     flap_y = lay["top"] + lay["height"] * (lay["flap"] or 0.0)
     under_flap = masks["body"] & (yy >= flap_y) & (yy < flap_y + 0.05) & (lay["flap"] is not None)

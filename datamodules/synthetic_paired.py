@@ -65,8 +65,11 @@ class SyntheticPairedDataModule(pl.LightningDataModule):
         self.setup()
         generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(
-            self._train, batch_size=self.batch_size, shuffle=True,
-            generator=generator, num_workers=self.num_workers,
+            self._train,
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=generator,
+            num_workers=self.num_workers,
         )
 
     def val_dataloader(self) -> DataLoader:

@@ -41,8 +41,12 @@ def generator_settings(cfg: DictConfig, input_nc: int, output_nc: int) -> dict[s
         raise ConfigError(f"model.generator.arch={arch!r} is not known: use 'unet'")
     gen["num_downs"] = resolve_num_downs(gen.get("num_downs", "auto"), int(cfg.data.image_size))
     return {
-        "arch": arch, "method": str(cfg.method.name), "ratio": float(cfg.ratio),
-        "input_nc": input_nc, "output_nc": output_nc, **gen,
+        "arch": arch,
+        "method": str(cfg.method.name),
+        "ratio": float(cfg.ratio),
+        "input_nc": input_nc,
+        "output_nc": output_nc,
+        **gen,
     }
 
 

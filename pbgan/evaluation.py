@@ -59,9 +59,10 @@ def max_abs_change(before: torch.Tensor, after: torch.Tensor) -> float:
 
 def save_sample_grid(
     path: Path, inputs: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor
-) -> Path:
-    """A PNG with one row per sample: input | output | target."""
+) -> torch.Tensor:
+    """Write a PNG with one row per sample, input | output | target; returns the grid image."""
     rgb = [x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x for x in (inputs, outputs, targets)]
     rows = torch.stack(rgb, dim=1).flatten(0, 1)
     grid = make_grid(rows, nrow=3, padding=2, normalize=True, value_range=(-1, 1))
-    return atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
+    atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
+    return grid

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +12,28 @@ Matrix = list[list[float | None]]
 
 def empty_matrix(size: int) -> Matrix:
     return [[None] * size for _ in range(size)]
+
+
+def continual_summary(matrix: Matrix, stages: int, higher_is_better: bool) -> dict[str, float | None]:
+    """Final average, BWT and forgetting of one metric after ``stages`` learned tasks.
+
+    BWT = mean over j < T of R[T][j] - R[j][j] (its sign reads with the metric's direction).
+    Forgetting = mean over j < T of how much worse R[T][j] is than the best R[i][j], i < T:
+    >= 0, and 0 when nothing was forgotten, for metrics of either direction.
+    """
+    if stages == 0:
+        return {"final_average": None, "bwt": None, "forgetting": None}
+    last = stages - 1
+    final = [matrix[last][j] for j in range(stages)]
+    summary: dict[str, float | None] = {"final_average": sum(final) / stages, "bwt": None, "forgetting": None}
+    if stages > 1:
+        summary["bwt"] = sum(matrix[last][j] - matrix[j][j] for j in range(last)) / last
+        sign = 1.0 if higher_is_better else -1.0  # compare as "higher is better"
+        drops = [
+            max(sign * matrix[i][j] for i in range(j, last)) - sign * matrix[last][j] for j in range(last)
+        ]
+        summary["forgetting"] = sum(drops) / last
+    return summary
 
 
 @dataclass
@@ -29,6 +53,8 @@ class ContinualResults:
     per_task_bytes: list[int] = field(default_factory=list)
     bank_sizes: dict[str, list[int]] = field(default_factory=dict)
     task_seconds: list[float] = field(default_factory=list)
+    classifier: dict[str, Any] = field(default_factory=dict)
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.max_abs_change:
@@ -81,10 +107,73 @@ class ContinualResults:
                 "stored_bytes_total": sum(self.per_task_bytes),
                 "standalone_bytes_total": standalone_bytes * learned,
             },
+            "summary": self.summary(),
+            "higher_is_better": {name: self.higher_is_better[name] for name in self.matrix},
+            "classifier": self.classifier,
             "bank_sizes": self.bank_sizes,
             "forgetting": {"max_abs_change": self.max_abs_change},
             "task_seconds": self.task_seconds,
         }
+
+    def summary(self) -> dict[str, dict[str, float | None]]:
+        """Per metric: final average over tasks, BWT and forgetting after the last learned task."""
+        return {
+            name: continual_summary(matrix, self.completed, self.higher_is_better[name])
+            for name, matrix in self.matrix.items()
+        }
+
+    def tidy_rows(self) -> list[dict[str, Any]]:
+        """One row per (stage, task, metric); stage 0 holds the untrained generators' values."""
+        rows = []
+        for name, values in self.untrained.items():
+            for task, value in enumerate(values):
+                if value is not None:
+                    rows.append(self._row(0, task, name, value))
+        for name, matrix in self.matrix.items():
+            for stage, row in enumerate(matrix):
+                for task, value in enumerate(row):
+                    if value is not None:
+                        rows.append(self._row(stage + 1, task, name, value))
+        return rows
+
+    def _row(self, stage: int, task: int, metric: str, value: float) -> dict[str, Any]:
+        return {
+            "stage": stage,
+            "stage_task": self.tasks[stage - 1] if stage else "untrained",
+            "task": task + 1,
+            "task_name": self.tasks[task],
+            "metric": metric,
+            "value": value,
+        }
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows of equal keys as CSV text (header first)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["stage"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def format_table(rows: list[list[str]]) -> str:
+    """Right-aligned text columns with a rule under the header row."""
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def format_summary(results: ContinualResults) -> str:
+    """Final average, BWT and forgetting of every metric as a text table."""
+    rows = [["metric", "final avg", "BWT", "forgetting", "better"]]
+    for name, values in results.summary().items():
+        cells = [
+            "-" if values[key] is None else f"{values[key]:.4f}"
+            for key in ("final_average", "bwt", "forgetting")
+        ]
+        rows.append([name, *cells, "higher" if results.higher_is_better[name] else "lower"])
+    return format_table(rows)
 
 
 def format_matrix(results: ContinualResults, metric: str, digits: int = 4) -> str:
@@ -95,7 +184,4 @@ def format_matrix(results: ContinualResults, metric: str, digits: int = 4) -> st
     for i, row in enumerate(matrix[: results.completed]):
         cells = ["-" if value is None else f"{value:.{digits}f}" for value in row]
         rows.append([f"{i + 1}:{results.tasks[i]}"] + cells)
-    widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return format_table(rows)

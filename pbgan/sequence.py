@@ -16,16 +16,19 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import Logger
 
 from pbgan.build import build_module, generator_settings
 from pbgan.callbacks import TaskEndCallback
 from pbgan.config import validate_config
 from pbgan.errors import ConfigError, PbganError
-from pbgan.evaluation import TaskEvalSet, max_abs_change, paired_metrics, save_sample_grid, translate_all
-from pbgan.io import write_json
+from pbgan.evaluation import TaskEvalSet, max_abs_change, save_sample_grid, translate_all
+from pbgan.io import write_json, write_text
 from pbgan.lifelong_file import FILE_NAME, save_lifelong_file
+from pbgan.loggers import build_loggers, close_loggers, log_config, log_stage
+from pbgan.metrics import HIGHER_IS_BETTER, ClassifierSettings, EvaluationSuite, TaskImages
 from pbgan.modules.base import LifelongGANModule
-from pbgan.results import ContinualResults, format_matrix
+from pbgan.results import ContinualResults, csv_text, format_matrix, format_summary
 
 log = logging.getLogger("pbgan")
 
@@ -59,21 +62,35 @@ def task_specs(cfg: DictConfig) -> list[TaskSpec]:
     ]
 
 
-def build_logger(cfg: DictConfig, out_dir: Path, task: int, spec: TaskSpec) -> Any:
-    """The Lightning logger the ``logger`` config group names, or False for none."""
-    if not cfg.get("logger"):
-        return False
-    return instantiate(cfg.logger, save_dir=str(out_dir), version=f"task{task + 1}_{spec.name}")
-
-
-def build_trainer(cfg: DictConfig, out_dir: Path, task: int, spec: TaskSpec) -> pl.Trainer:
+def build_trainer(cfg: DictConfig, out_dir: Path, loggers: list[Logger]) -> pl.Trainer:
     """A new Trainer for every task: the task-end callback freezes it when training ends."""
     return instantiate(
         cfg.trainer,
         default_root_dir=str(out_dir),
         callbacks=[TaskEndCallback()],
-        logger=build_logger(cfg, out_dir, task, spec),
+        logger=loggers or False,
     )
+
+
+def data_key(spec: TaskSpec) -> dict[str, Any]:
+    """What identifies a task's data, without loader settings (the classifier cache key)."""
+    data = OmegaConf.to_container(spec.data, resolve=True)
+    return {
+        "domain": spec.domain,
+        "direction": spec.direction,
+        **{k: v for k, v in data.items() if k not in ("batch_size", "num_workers")},
+    }
+
+
+def collect_targets(loader: Any, limit: int) -> torch.Tensor:
+    """Up to ``limit`` target-domain images from a loader of (input, target) batches."""
+    images, seen = [], 0
+    for _, targets in loader:
+        images.append(targets)
+        seen += len(targets)
+        if seen >= limit:
+            break
+    return torch.cat(images)[:limit]
 
 
 class SequenceRunner:
@@ -91,82 +108,157 @@ class SequenceRunner:
             method=str(cfg.method.name),
             seed=int(cfg.seed),
             model=str(cfg.model.name),
+            higher_is_better=dict(HIGHER_IS_BETTER),
         )
         self.eval_sets: list[TaskEvalSet] = []
         self.probe_baselines: list[torch.Tensor] = []
+        self.suite: EvaluationSuite | None = None
+        self.loggers: list[Logger] = []
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         datamodules = [instantiate(spec.data) for spec in self.specs]  # fail fast on bad data
+        for spec, datamodule in zip(self.specs, datamodules):
+            datamodule.setup("fit")
+            self.eval_sets.append(
+                TaskEvalSet.from_loader(spec.name, datamodule.val_dataloader(), int(cfg.eval.num_images))
+            )
+        self.suite = self._build_suite(datamodules)
+        self.results.classifier = self.suite.classifier_info
         first = datamodules[0]
         module = build_module(cfg, first.input_nc, first.output_nc)
         settings = {"generator": generator_settings(cfg, first.input_nc, first.output_nc)}
-        for task, (spec, datamodule) in enumerate(zip(self.specs, datamodules)):
-            self._learn_task(module, task, spec, datamodule)
-            save_lifelong_file(
-                self.out_dir / FILE_NAME, module, settings,
-                [s.describe() for s in self.specs], self.results.to_dict(),
-            )
+        self.loggers = build_loggers(cfg, self.out_dir)
+        log_config(self.loggers, cfg)
+        success = False
+        try:
+            for task, (spec, datamodule) in enumerate(zip(self.specs, datamodules)):
+                self._learn_task(module, task, spec, datamodule)
+                self._write_outputs(module, settings)
+            success = True
+        finally:
+            close_loggers(self.loggers, success)
         self._print_summary()
         return self.results.to_dict()
+
+    def _build_suite(self, datamodules: list[pl.LightningDataModule]) -> EvaluationSuite:
+        metrics_cfg = self.cfg.metrics
+        classifier = ClassifierSettings(**OmegaConf.to_container(metrics_cfg.classifier, resolve=True))
+        tasks = [
+            TaskImages(
+                name=spec.name,
+                domain=spec.domain,
+                paired=bool(getattr(datamodule, "paired", True)),
+                train_targets=collect_targets(datamodule.train_dataloader(), classifier.train_images),
+                eval_targets=data.targets,
+                data_key=data_key(spec),
+            )
+            for spec, datamodule, data in zip(self.specs, datamodules, self.eval_sets)
+        ]
+        return EvaluationSuite(
+            tasks,
+            list(self.cfg.eval.metrics),
+            classifier,
+            cache_dir=Path(str(self.cfg.paths.cache_dir)),
+            inception_weights=metrics_cfg.fid.inception_weights,
+            seed=int(self.cfg.seed),
+            image_size=int(self.cfg.data.image_size),
+            batch_size=int(self.cfg.eval.batch_size),
+        )
 
     def _learn_task(
         self, module: LifelongGANModule, task: int, spec: TaskSpec, datamodule: pl.LightningDataModule
     ) -> None:
         total = len(self.specs)
-        print(f"\n[pbgan] task {task + 1}/{total}: {spec.name} ({spec.direction}, target domain "
-              f"'{spec.domain}', ratio={self.results.ratio}, method={self.results.method})", flush=True)
-        datamodule.setup("fit")
-        eval_cfg = self.cfg.eval
-        self.eval_sets.append(
-            TaskEvalSet.from_loader(spec.name, datamodule.val_dataloader(), int(eval_cfg.num_images))
+        print(
+            f"\n[pbgan] task {task + 1}/{total}: {spec.name} ({spec.direction}, target domain "
+            f"'{spec.domain}', ratio={self.results.ratio}, method={self.results.method})",
+            flush=True,
         )
         module.begin_task(spec.name)
-        self.results.record_untrained(task, self._metrics(module, task))
+        self.results.record_untrained(task, self.suite.evaluate(task, self._outputs(module, task)))
         started = time.perf_counter()
-        build_trainer(self.cfg, self.out_dir, task, spec).fit(module, datamodule=datamodule)
+        build_trainer(self.cfg, self.out_dir, self.loggers).fit(module, datamodule=datamodule)
         seconds = time.perf_counter() - started
         if module.frozen_tasks != task + 1:
             raise PbganError(f"training of task {spec.name} stopped before it finished; nothing was frozen")
-        self._evaluate_stage(module, task)
+        grids = self._evaluate_stage(module, task)
         self.results.record_stage(
-            module.stored_parameters(task), module.stored_bytes(task),
-            module.generator.bank_sizes(), seconds,
+            module.stored_parameters(task),
+            module.stored_bytes(task),
+            module.generator.bank_sizes(),
+            seconds,
         )
-        write_json(self.out_dir / "results.json", self.results.to_dict())
+        self._log_stage(module, task, grids)
 
     def _outputs(self, module: LifelongGANModule, task: int) -> torch.Tensor:
         """Task ``task``'s outputs on all its eval images (one pass serves metrics and probes)."""
         return translate_all(module, task, self.eval_sets[task].inputs, int(self.cfg.eval.batch_size))
 
-    def _metrics(self, module: LifelongGANModule, task: int) -> dict[str, float]:
-        return paired_metrics(self._outputs(module, task), self.eval_sets[task].targets)
-
-    def _evaluate_stage(self, module: LifelongGANModule, stage: int) -> None:
+    def _evaluate_stage(self, module: LifelongGANModule, stage: int) -> dict[str, torch.Tensor]:
         """After learning task ``stage``: metrics, forgetting and samples of every task seen."""
         probes = int(self.cfg.eval.probe_images)
         samples = int(self.cfg.eval.sample_images)
         folder = self.out_dir / "samples" / f"after{stage + 1}_{self.specs[stage].name}"
+        grids = {}
         for task in range(stage + 1):
             data = self.eval_sets[task]
             outputs = self._outputs(module, task)
-            self.results.record_metrics(stage, task, paired_metrics(outputs, data.targets))
+            self.results.record_metrics(stage, task, self.suite.evaluate(task, outputs))
             if task == stage:
                 self.probe_baselines.append(outputs[:probes])
             change = max_abs_change(self.probe_baselines[task], outputs[:probes])
             self.results.record_change(stage, task, change)
-            save_sample_grid(
+            grids[f"samples/task{task + 1}_{data.name}"] = save_sample_grid(
                 folder / f"task{task + 1}_{data.name}.png",
-                data.inputs[:samples], outputs[:samples], data.targets[:samples],
+                data.inputs[:samples],
+                outputs[:samples],
+                data.targets[:samples],
             )
+        return grids
+
+    def _log_stage(self, module: LifelongGANModule, stage: int, grids: dict[str, torch.Tensor]) -> None:
+        if not self.loggers:
+            return
+        scalars = {
+            f"eval/task{task + 1}_{self.specs[task].name}/{name}": value
+            for name, matrix in self.results.matrix.items()
+            for task, value in enumerate(matrix[stage])
+            if value is not None
+        }
+        for name, values in self.results.summary().items():
+            scalars.update({f"summary/{name}/{key}": v for key, v in values.items() if v is not None})
+        scalars["params/stored_task"] = self.results.per_task_params[stage]
+        scalars["params/stored_total"] = sum(self.results.per_task_params)
+        columns = ["after"] + self.results.tasks
+        tables = {
+            f"matrix/{name}": (
+                columns,
+                [[self.results.tasks[i], *row] for i, row in enumerate(matrix[: stage + 1])],
+            )
+            for name, matrix in self.results.matrix.items()
+        }
+        log_stage(self.loggers, module.sequence_step, scalars, tables, grids)
+
+    def _write_outputs(self, module: LifelongGANModule, settings: dict[str, Any]) -> None:
+        """results.json, results.csv and the lifelong model file, each written atomically."""
+        results = self.results.to_dict()
+        write_json(self.out_dir / "results.json", results)
+        write_text(self.out_dir / "results.csv", csv_text(self.results.tidy_rows()))
+        save_lifelong_file(
+            self.out_dir / FILE_NAME, module, settings, [s.describe() for s in self.specs], results
+        )
 
     def _print_summary(self) -> None:
         print("\n[pbgan] continual results (rows: after learning task i; columns: task j)")
-        for metric in self.results.matrix:
+        shown = [name for name in ("acc", self.suite.fid_key, "l1") if name in self.results.matrix]
+        for metric in shown:
             print(format_matrix(self.results, metric))
             print()
+        print(format_summary(self.results))
+        print()
         print(format_matrix(self.results, "max_abs_change", digits=6))
         params = self.results.to_dict()["params"]
         print(
@@ -174,6 +266,9 @@ class SequenceRunner:
             f"{self.results.completed} tasks vs {params['standalone_total']:,} for standalone models "
             f"({params['stored_share']:.3f}x)"
         )
+        accuracy = self.suite.classifier_info.get("accuracy")
+        if accuracy is not None:
+            print(f"domain classifier accuracy on held-out real images: {accuracy:.4f}")
         print(f"outputs: {self.out_dir}", flush=True)
 
 

@@ -120,9 +120,7 @@ def test_ratio_rounds_half_up_and_refuses_out_of_range() -> None:
 
 
 def snapshot(net: LifelongNet, tasks: range) -> dict[str, torch.Tensor]:
-    state = {
-        f"task{t}.{i}": p.detach().clone() for t in tasks for i, p in enumerate(net.task_tensors(t))
-    }
+    state = {f"task{t}.{i}": p.detach().clone() for t in tasks for i, p in enumerate(net.task_tensors(t))}
     banks = {name: layer.bank.clone() for name, layer in net.lifelong_layers() if hasattr(layer, "bank")}
     state.update(banks)
     return state

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pbgan_testing import compose_config
+
 from pbgan.sequence import run_sequence
-from tests.conftest import compose_config
 
 # Two tasks, 32x32, 16-wide: 80 batches per task, a few seconds on 2 cores.
 LEARNING = [

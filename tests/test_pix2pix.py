@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
+from pbgan_testing import compose_config
 
 from pbgan.build import build_module
 from pbgan.modules.base import linear_decay
 from pbgan.sequence import build_trainer, task_specs
-from tests.conftest import compose_config
 
 
 def learn(module, cfg, spec, root: Path) -> None:
     module.begin_task(spec.name)
-    build_trainer(cfg, root, module.newest_task, spec).fit(module, datamodule=instantiate(spec.data))
+    build_trainer(cfg, root, []).fit(module, datamodule=instantiate(spec.data))
 
 
 def test_old_task_outputs_and_tensors_survive_later_tasks(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_training_moves_the_newest_task_only(tmp_path: Path) -> None:
     module = build_module(cfg)
     module.begin_task(spec.name)
     initial = [p.detach().clone() for p in module.generator.task_parameters(0)]
-    build_trainer(cfg, tmp_path, 0, spec).fit(module, datamodule=instantiate(spec.data))
+    build_trainer(cfg, tmp_path, []).fit(module, datamodule=instantiate(spec.data))
     moved = [not torch.equal(a, b) for a, b in zip(initial, module.generator.task_parameters(0)) if a.numel()]
     assert all(moved)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from pbgan_testing import TINY, compose_config
 
 from pbgan.lifelong_file import load_lifelong_file, restore_generator
 from pbgan.sequence import run_sequence
-from tests.conftest import TINY, compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +85,10 @@ def test_lifelong_file_refuses_a_pickled_object_that_would_run_code(tmp_path: Pa
 def run_cli(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pbgan.run", *TINY, f"hydra.run.dir={cwd}", *overrides],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

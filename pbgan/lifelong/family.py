@@ -24,14 +24,27 @@ class LayerFamily:
     """Makes the convolution and normalisation layers of a network."""
 
     def conv(
-        self, c_in: int, c_out: int, k: int, s: int = 1, p: int = 0, bias: bool = True,
+        self,
+        c_in: int,
+        c_out: int,
+        k: int,
+        s: int = 1,
+        p: int = 0,
+        bias: bool = True,
         task_specific: bool = False,
     ) -> nn.Module:
         raise NotImplementedError
 
     def deconv(
-        self, c_in: int, c_out: int, k: int, s: int = 1, p: int = 0, output_padding: int = 0,
-        bias: bool = True, task_specific: bool = False,
+        self,
+        c_in: int,
+        c_out: int,
+        k: int,
+        s: int = 1,
+        p: int = 0,
+        output_padding: int = 0,
+        bias: bool = True,
+        task_specific: bool = False,
     ) -> nn.Module:
         raise NotImplementedError
 
@@ -63,13 +76,19 @@ class PiggybackFamily(LayerFamily):
         self.ratio = float(ratio)
 
     def conv(self, c_in, c_out, k, s=1, p=0, bias=True, task_specific=False):
-        return PiggybackConv(
-            c_in, c_out, k, s, p, bias=bias, ratio=self.ratio, task_specific=task_specific
-        )
+        return PiggybackConv(c_in, c_out, k, s, p, bias=bias, ratio=self.ratio, task_specific=task_specific)
 
     def deconv(self, c_in, c_out, k, s=1, p=0, output_padding=0, bias=True, task_specific=False):
         return PiggybackConv(
-            c_in, c_out, k, s, p, output_padding, bias=bias, transposed=True, ratio=self.ratio,
+            c_in,
+            c_out,
+            k,
+            s,
+            p,
+            output_padding,
+            bias=bias,
+            transposed=True,
+            ratio=self.ratio,
             task_specific=task_specific,
         )
 

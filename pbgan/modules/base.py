@@ -50,7 +50,9 @@ class LifelongGANModule(pl.LightningModule):
         self.automatic_optimization = False
         self.optim = optim if isinstance(optim, OptimConfig) else OptimConfig(**(optim or {}))
         self.task_names: list[str] = []
-        self.task_step = 0  # batches of the current task; global_step counts both optimizers
+        # Batches trained over the whole sequence: the loggers' step axis, continuing across
+        # tasks (each task's new Trainer restarts global_step, which also counts both optimizers).
+        self.sequence_step = 0
 
     # -- what subclasses provide -------------------------------------------------------------
     def lifelong_nets(self) -> dict[str, LifelongNet]:
@@ -83,7 +85,6 @@ class LifelongGANModule(pl.LightningModule):
             net.add_task()
         self.task_names.append(name)
         self.build_discriminators()
-        self.task_step = 0
         return self.newest_task
 
     def end_task(self) -> None:
@@ -120,9 +121,7 @@ class LifelongGANModule(pl.LightningModule):
     # -- optimization ------------------------------------------------------------------------
     def trainable_generator_parameters(self) -> list[nn.Parameter]:
         """Only the newest task's parameters: frozen tasks and the bank never reach an optimizer."""
-        return [
-            p for net in self.lifelong_nets().values() for p in net.parameters() if p.requires_grad
-        ]
+        return [p for net in self.lifelong_nets().values() for p in net.parameters() if p.requires_grad]
 
     def configure_optimizers(self):
         betas = (self.optim.beta1, self.optim.beta2)
@@ -149,10 +148,19 @@ class LifelongGANModule(pl.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         for scheduler in self.lr_schedulers():
             scheduler.step()
-        self.task_step += 1
+        self.sequence_step += 1
 
     def log_losses(self, losses: dict[str, torch.Tensor], batch_size: int) -> None:
         self.log_dict(
             {f"train/{name}": value for name, value in losses.items()},
-            prog_bar=True, on_step=True, on_epoch=False, batch_size=batch_size,
+            prog_bar=True,
+            on_step=True,
+            on_epoch=False,
+            batch_size=batch_size,
         )
+        self.log_step(on_step=True, batch_size=batch_size)
+
+    def log_step(self, on_step: bool, batch_size: int) -> None:
+        """Log ``step`` (Lightning hands it to the loggers as the step) and the task index."""
+        for name, value in (("step", self.sequence_step), ("task", self.newest_task + 1)):
+            self.log(name, float(value), on_step=on_step, on_epoch=not on_step, batch_size=batch_size)

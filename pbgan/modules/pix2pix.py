@@ -76,3 +76,4 @@ class Pix2PixModule(LifelongGANModule):
         real_a, real_b = batch
         l1 = F.l1_loss(self.generator(real_a), real_b)
         self.log("val/l1", l1, prog_bar=True, batch_size=real_a.shape[0])
+        self.log_step(on_step=False, batch_size=real_a.shape[0])

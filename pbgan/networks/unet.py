@@ -15,9 +15,7 @@ MIN_DOWNS = 2
 
 def check_unet_depth(num_downs: int) -> None:
     if num_downs < MIN_DOWNS:
-        raise ConfigError(
-            f"model.generator.num_downs={num_downs} is too small: use at least {MIN_DOWNS}"
-        )
+        raise ConfigError(f"model.generator.num_downs={num_downs} is too small: use at least {MIN_DOWNS}")
 
 
 def check_unet_size(image_size: int, num_downs: int) -> None:
@@ -77,8 +75,13 @@ class UNetBlock(nn.Module):
         else:
             up_conv = family.deconv(up_in, outer, 4, 2, 1, bias=biased)
             layers = [
-                nn.LeakyReLU(0.2, True), down_conv, family.norm(norm, inner), submodule,
-                nn.ReLU(True), up_conv, family.norm(norm, outer),
+                nn.LeakyReLU(0.2, True),
+                down_conv,
+                family.norm(norm, inner),
+                submodule,
+                nn.ReLU(True),
+                up_conv,
+                family.norm(norm, outer),
             ]
             if dropout:
                 layers.append(nn.Dropout(0.5))
@@ -115,9 +118,7 @@ class UNetGenerator(LifelongNet):
         for level in reversed(range(1, num_downs)):
             outer, inner = level_width(ngf, level - 1), level_width(ngf, level)
             middle = block is not None and level >= 4  # the 8 ngf-wide blocks between
-            block = UNetBlock(
-                family, outer, inner, None, block, norm, level, dropout=dropout and middle
-            )
+            block = UNetBlock(family, outer, inner, None, block, norm, level, dropout=dropout and middle)
         self.model = UNetBlock(family, output_nc, ngf, input_nc, block, norm, 0, outermost=True)
         init_plain_weights(self)
 

@@ -1,0 +1,103 @@
+"""FID with torchmetrics, in one of two feature spaces that are never mixed.
+
+``fid_inception``: standard InceptionV3 pool features from a local weights file (comparable
+with published FIDs). ``fid_domain``: the domain classifier's penultimate features, used when no
+weights file is given; it ranks methods on the same sequence but is not comparable with
+published numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from pbgan.errors import ConfigError
+
+FID_DOMAIN = "fid_domain"
+FID_INCEPTION = "fid_inception"
+
+
+def check_inception_weights(path: str | Path) -> Path:
+    """A readable, weights-only InceptionV3 state dict (torch-fidelity itself unpickles freely)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"metrics.fid.inception_weights={path} does not exist: give the path of the "
+            "pt_inception-2015-12-05 weights file (torch-fidelity's format), or leave it null "
+            "for fid_domain"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ConfigError(
+            f"metrics.fid.inception_weights={path} is not a readable state dict ({error})"
+        ) from error
+    if not isinstance(state, dict) or "fc.weight" not in state:
+        raise ConfigError(
+            f"metrics.fid.inception_weights={path} does not hold InceptionV3 weights (no fc.weight)"
+        )
+    return path
+
+
+def to_rgb(images: torch.Tensor) -> torch.Tensor:
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+class TaskFID:
+    """FID of generated images against one task's fixed real images (real features kept)."""
+
+    def __init__(
+        self,
+        metric: FrechetInceptionDistance,
+        prepare: Callable[[torch.Tensor], torch.Tensor],
+        real: torch.Tensor,
+        batch_size: int,
+    ) -> None:
+        self.metric = metric
+        self.prepare = prepare
+        self.batch_size = batch_size
+        self._update(real, real=True)
+
+    def _update(self, images: torch.Tensor, real: bool) -> None:
+        for start in range(0, images.shape[0], self.batch_size):
+            self.metric.update(self.prepare(images[start : start + self.batch_size]), real=real)
+
+    @torch.no_grad()
+    def __call__(self, fake: torch.Tensor) -> float:
+        self.metric.reset()  # keeps the real features: reset_real_features=False
+        self._update(fake, real=False)
+        return float(self.metric.compute())
+
+
+def fid_factory(features: nn.Module, prepare: Callable, batch_size: int) -> Callable[[torch.Tensor], TaskFID]:
+    """Per-task FIDs sharing one feature extractor."""
+
+    def make(real: torch.Tensor) -> TaskFID:
+        metric = FrechetInceptionDistance(feature=features, reset_real_features=False)
+        return TaskFID(metric, prepare, real, batch_size)
+
+    return make
+
+
+def domain_fid_factory(features: nn.Module, batch_size: int) -> Callable[[torch.Tensor], TaskFID]:
+    """FID in the domain classifier's feature space; images stay in [-1, 1]."""
+    return fid_factory(features, to_rgb, batch_size)
+
+
+def to_inception_bytes(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats to the uint8 images InceptionV3 expects (as torchmetrics' normalize=True)."""
+    return (((to_rgb(images) + 1) / 2).clamp(0, 1) * 255).byte()
+
+
+def inception_fid_factory(weights: Path, batch_size: int) -> Callable[[torch.Tensor], TaskFID]:
+    """Standard FID (2048-d InceptionV3 pool features) from a local weights file."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    extractor = NoTrainInceptionV3(
+        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights)
+    )
+    return fid_factory(extractor, to_inception_bytes, batch_size)

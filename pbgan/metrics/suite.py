@@ -1,0 +1,210 @@
+"""Every metric of a task sequence behind one call: ``suite.evaluate(task, outputs)``.
+
+Built once per sequence from each task's real images: the domain classifier (trained or read
+from the cache), one FID per task with its real features computed once, and the paired metrics
+for tasks that have a ground truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from pbgan.errors import ConfigError
+from pbgan.metrics.classifier import (
+    ClassifierSettings,
+    DomainClassifier,
+    DomainFeatures,
+    fingerprint,
+    load_classifier,
+    predict,
+    save_classifier,
+    settings_dict,
+    train_classifier,
+)
+from pbgan.metrics.fid import (
+    FID_DOMAIN,
+    FID_INCEPTION,
+    TaskFID,
+    check_inception_weights,
+    domain_fid_factory,
+    inception_fid_factory,
+)
+
+log = logging.getLogger("pbgan")
+
+METRICS = ("l1", "psnr", "ssim", "acc", "fid")
+PAIRED_ONLY = ("l1", "psnr", "ssim")
+# Direction of every key a suite can report: forgetting and the printed summary depend on it.
+HIGHER_IS_BETTER = {
+    "l1": False,
+    "psnr": True,
+    "ssim": True,
+    "acc": True,
+    FID_DOMAIN: False,
+    FID_INCEPTION: False,
+}
+
+
+@dataclass
+class TaskImages:
+    """A task's real images as the suite needs them."""
+
+    name: str
+    domain: str
+    paired: bool
+    train_targets: torch.Tensor  # real target-domain images the classifier learns from
+    eval_targets: torch.Tensor  # held-out real targets: classifier accuracy, FID's real side, GT
+    data_key: dict[str, Any]  # what identifies the task's data (for the classifier's cache key)
+
+
+def paired_metrics(outputs: torch.Tensor, targets: torch.Tensor, names: tuple[str, ...]) -> dict[str, float]:
+    """Ground-truth metrics on images in [-1, 1]; PSNR and SSIM on the [0, 1] scale."""
+    result: dict[str, float] = {}
+    if "l1" in names:
+        result["l1"] = float((outputs - targets).abs().mean())
+    unit_out, unit_target = (outputs + 1) / 2, (targets + 1) / 2
+    if "psnr" in names:
+        result["psnr"] = float(peak_signal_noise_ratio(unit_out, unit_target, data_range=1.0))
+    if "ssim" in names:
+        result["ssim"] = float(structural_similarity_index_measure(unit_out, unit_target, data_range=1.0))
+    return result
+
+
+class EvaluationSuite:
+    """Metrics of generated images for every task of one sequence."""
+
+    def __init__(
+        self,
+        tasks: list[TaskImages],
+        metrics: list[str],
+        classifier: ClassifierSettings,
+        cache_dir: Path,
+        inception_weights: str | None,
+        seed: int,
+        image_size: int,
+        batch_size: int = 64,
+    ) -> None:
+        unknown = [name for name in metrics if name not in METRICS]
+        if unknown:
+            raise ConfigError(f"eval.metrics has unknown {unknown}: choose from {list(METRICS)}")
+        self.tasks = tasks
+        self.metrics = tuple(metrics)
+        self.domains = list(dict.fromkeys(task.domain for task in tasks))
+        self.batch_size = batch_size
+        self.classifier_info: dict[str, Any] = {}
+        self.classifier: DomainClassifier | None = None
+        weights = (
+            check_inception_weights(inception_weights) if inception_weights and "fid" in metrics else None
+        )
+        if "acc" in metrics or ("fid" in metrics and weights is None):
+            self.classifier = self._classifier(classifier, cache_dir, seed, image_size)
+        self.fid_key = FID_INCEPTION if weights is not None else FID_DOMAIN
+        self._fids: list[TaskFID | None] = [None] * len(tasks)
+        self._make_fid: Callable[[torch.Tensor], TaskFID] | None = None
+        if "fid" in metrics:
+            self._make_fid = (
+                inception_fid_factory(weights, batch_size)
+                if weights is not None
+                else domain_fid_factory(DomainFeatures(self.classifier), batch_size)
+            )
+
+    # -- the classifier ----------------------------------------------------------------------
+    def _classifier(
+        self, settings: ClassifierSettings, cache_dir: Path, seed: int, image_size: int
+    ) -> DomainClassifier:
+        key = fingerprint(
+            {
+                "domains": self.domains,
+                "tasks": [task.data_key for task in self.tasks],
+                "image_size": image_size,
+                "settings": settings_dict(settings),
+                "seed": seed,
+            }
+        )
+        path = Path(cache_dir).expanduser() / "classifiers" / f"domain_{key}.pt"
+        labels = {domain: index for index, domain in enumerate(self.domains)}
+        if path.is_file():
+            model, meta = load_classifier(path, len(self.domains), settings)
+            cached = True
+        else:
+            started = time.perf_counter()
+            images, targets = self._training_set(settings, labels)
+            print(
+                f"[pbgan] training the domain classifier on {len(images)} real images of "
+                f"{len(self.domains)} domains (cached for later runs)",
+                flush=True,
+            )
+            model = train_classifier(images, targets, len(self.domains), settings, seed)
+            meta = {"seconds": time.perf_counter() - started}
+            cached = False
+        accuracy, per_domain = self._held_out_accuracy(model, labels)
+        if not cached:
+            meta.update(accuracy=accuracy)
+            save_classifier(path, model, meta)
+        self.classifier_info = {
+            "domains": self.domains,
+            "accuracy": accuracy,
+            "per_domain_accuracy": per_domain,
+            "fingerprint": key,
+            "path": str(path),
+            "cached": cached,
+        }
+        print(
+            f"[pbgan] domain classifier: held-out accuracy {accuracy:.4f} on real images "
+            f"({'read from' if cached else 'saved to'} {path})",
+            flush=True,
+        )
+        return model
+
+    def _training_set(
+        self, settings: ClassifierSettings, labels: dict[str, int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        images, targets = [], []
+        for task in self.tasks:
+            chosen = task.train_targets[: settings.train_images]
+            images.append(chosen)
+            targets.append(torch.full((len(chosen),), labels[task.domain], dtype=torch.long))
+        return torch.cat(images), torch.cat(targets)
+
+    def _held_out_accuracy(
+        self, model: DomainClassifier, labels: dict[str, int]
+    ) -> tuple[float, dict[str, float]]:
+        correct: dict[str, list[float]] = {domain: [] for domain in self.domains}
+        for task in self.tasks:
+            hits = predict(model, task.eval_targets, self.batch_size) == labels[task.domain]
+            correct[task.domain] += hits.float().tolist()
+        per_domain = {domain: sum(hits) / len(hits) for domain, hits in correct.items() if hits}
+        every = [hit for hits in correct.values() for hit in hits]
+        return sum(every) / len(every), per_domain
+
+    # -- evaluation --------------------------------------------------------------------------
+    def accuracy(self, task: int, images: torch.Tensor) -> float:
+        """Share of ``images`` the classifier assigns to task ``task``'s target domain."""
+        label = self.domains.index(self.tasks[task].domain)
+        return float((predict(self.classifier, images, self.batch_size) == label).float().mean())
+
+    def fid(self, task: int, images: torch.Tensor) -> float:
+        if self._fids[task] is None:
+            self._fids[task] = self._make_fid(self.tasks[task].eval_targets)
+        return self._fids[task](images)
+
+    @torch.no_grad()
+    def evaluate(self, task: int, outputs: torch.Tensor) -> dict[str, float]:
+        """Every configured metric of task ``task``'s generated ``outputs`` (val inputs' order)."""
+        info = self.tasks[task]
+        result: dict[str, float] = {}
+        if info.paired:
+            result.update(paired_metrics(outputs, info.eval_targets[: len(outputs)], self.metrics))
+        if "acc" in self.metrics:
+            result["acc"] = self.accuracy(task, outputs)
+        if "fid" in self.metrics:
+            result[self.fid_key] = self.fid(task, outputs)
+        return result

@@ -1,0 +1,152 @@
+"""Acc, FID and the continual summaries measure what they claim to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from datamodules.synthetic import PAIRED_TASKS, generate_pairs
+from pbgan.errors import ConfigError
+from pbgan.lifelong import PiggybackFamily
+from pbgan.metrics import ClassifierSettings, EvaluationSuite, TaskImages
+from pbgan.networks import UNetGenerator
+from pbgan.results import continual_summary
+
+SIZE = 32
+DOMAINS = {"labels2street": "street", "map2aerial": "aerial", "seg2facade": "facade", "edges2bag": "bag"}
+
+
+def task_images(kind: str, train: int = 100, held_out: int = 48) -> TaskImages:
+    _, train_b = generate_pairs(kind, 0, train, SIZE, 0)
+    _, eval_b = generate_pairs(kind, 1000, held_out, SIZE, 0)
+    return TaskImages(kind, DOMAINS[kind], True, train_b, eval_b, {"kind": kind, "size": SIZE})
+
+
+@pytest.fixture(scope="module")
+def tasks() -> list[TaskImages]:
+    return [task_images(kind) for kind in PAIRED_TASKS]
+
+
+@pytest.fixture(scope="module")
+def suite(tasks: list[TaskImages], tmp_path_factory: pytest.TempPathFactory) -> EvaluationSuite:
+    settings = ClassifierSettings(width=16, epochs=6, train_images=100)
+    cache = tmp_path_factory.mktemp("cache")
+    return EvaluationSuite(tasks, ["acc", "fid"], settings, cache, None, seed=0, image_size=SIZE)
+
+
+def untrained_outputs(task: TaskImages, kind: str) -> torch.Tensor:
+    torch.manual_seed(1)
+    generator = UNetGenerator(PiggybackFamily(0.25), num_downs=5, ngf=8)
+    generator.add_task()
+    generator.eval()
+    inputs, _ = generate_pairs(kind, 1000, len(task.eval_targets), SIZE, 0)
+    with torch.no_grad():
+        return generator(inputs)
+
+
+def test_classifier_is_accurate_on_held_out_real_images(suite: EvaluationSuite) -> None:
+    info = suite.classifier_info
+    assert info["accuracy"] >= 0.95
+    assert info["domains"] == list(DOMAINS.values())
+    assert not info["cached"]
+
+
+def test_acc_of_real_targets_is_high_and_of_an_untrained_generator_far_lower(
+    suite: EvaluationSuite, tasks: list[TaskImages]
+) -> None:
+    real = [suite.accuracy(j, task.eval_targets) for j, task in enumerate(tasks)]
+    assert sum(real) / len(real) == pytest.approx(suite.classifier_info["accuracy"], abs=0.02)
+    fake = [suite.accuracy(j, untrained_outputs(task, task.name)) for j, task in enumerate(tasks)]
+    assert sum(fake) / len(fake) <= 0.5
+
+
+def test_fid_of_real_images_is_far_below_noise_and_an_untrained_generator(
+    suite: EvaluationSuite, tasks: list[TaskImages]
+) -> None:
+    for j, task in enumerate(tasks):
+        real = suite.fid(j, task.train_targets[:48])
+        noise = suite.fid(j, torch.rand_like(task.eval_targets) * 2 - 1)
+        untrained = suite.fid(j, untrained_outputs(task, task.name))
+        assert real * 5 < noise, (task.name, real, noise)
+        assert real * 3 < untrained, (task.name, real, untrained)
+    assert suite.fid_key == "fid_domain"
+
+
+def test_classifier_is_cached_by_fingerprint(tasks: list[TaskImages], tmp_path: Path) -> None:
+    settings = ClassifierSettings(width=8, epochs=1, train_images=16)
+    first = EvaluationSuite(tasks, ["acc"], settings, tmp_path, None, seed=0, image_size=SIZE)
+    again = EvaluationSuite(tasks, ["acc"], settings, tmp_path, None, seed=0, image_size=SIZE)
+    assert again.classifier_info["cached"] and again.classifier_info["path"] == first.classifier_info["path"]
+    probe = tasks[0].eval_targets
+    assert torch.equal(again.classifier(probe), first.classifier(probe))
+    other = EvaluationSuite(
+        tasks,
+        ["acc"],
+        ClassifierSettings(width=8, epochs=2, train_images=16),
+        tmp_path,
+        None,
+        seed=0,
+        image_size=SIZE,
+    )
+    assert not other.classifier_info["cached"]
+    assert len(list((tmp_path / "classifiers").glob("*.pt"))) == 2
+
+
+def random_inception_weights(path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A randomly initialised InceptionV3 state dict with torch-fidelity's keys (no download)."""
+    from torch_fidelity import feature_extractor_inceptionv3 as module
+
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "load_state_dict_from_url", lambda *a, **k: {})
+        patch.setattr(module.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        torch.manual_seed(seed)
+        net = module.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_inception_weights_path_gives_fid_inception_from_that_file(
+    tasks: list[TaskImages], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = [
+        TaskImages(t.name, t.domain, True, t.train_targets[:8], t.eval_targets[:8], t.data_key)
+        for t in tasks[:1]
+    ]
+    fake = small[0].train_targets
+    values = []
+    for seed in (0, 1):
+        weights = random_inception_weights(tmp_path / f"inception{seed}.pt", seed, monkeypatch)
+        suite = EvaluationSuite(small, ["fid"], ClassifierSettings(), tmp_path, str(weights), 0, SIZE)
+        result = suite.evaluate(0, fake)
+        assert set(result) == {"fid_inception"}
+        values.append(result["fid_inception"])
+    assert values[0] != values[1]  # the features came from the file given
+
+
+def test_missing_inception_weights_file_is_named(tasks: list[TaskImages], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="metrics.fid.inception_weights=.*nope.pt does not exist"):
+        EvaluationSuite(tasks, ["fid"], ClassifierSettings(), tmp_path, str(tmp_path / "nope.pt"), 0, SIZE)
+
+
+def test_unknown_metric_is_refused(tasks: list[TaskImages], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="eval.metrics has unknown \\['lpips'\\]"):
+        EvaluationSuite(tasks, ["acc", "lpips"], ClassifierSettings(), tmp_path, None, 0, SIZE)
+
+
+def test_continual_summary_bwt_and_forgetting() -> None:
+    acc = [[0.9, None, None], [0.7, 0.8, None], [0.6, 0.9, 0.5]]
+    summary = continual_summary(acc, 3, higher_is_better=True)
+    assert summary["final_average"] == pytest.approx((0.6 + 0.9 + 0.5) / 3)
+    assert summary["bwt"] == pytest.approx(((0.6 - 0.9) + (0.9 - 0.8)) / 2)
+    assert summary["forgetting"] == pytest.approx(((0.9 - 0.6) + (0.8 - 0.9)) / 2)
+    fid = [[10.0, None], [30.0, 20.0]]
+    lower = continual_summary(fid, 2, higher_is_better=False)
+    assert lower["bwt"] == pytest.approx(20.0)
+    assert lower["forgetting"] == pytest.approx(20.0)
+    assert continual_summary(fid, 1, higher_is_better=False) == {
+        "final_average": 10.0,
+        "bwt": None,
+        "forgetting": None,
+    }
