@@ -6,13 +6,21 @@ reproducible. Each task draws a random *layout*, renders it twice: once as the s
 A (flat label colours or an edge drawing) and once as the target B (texture, shading, detail
 that follows exactly the same geometry), so a generator can learn A -> B.
 
+``STYLE_TASKS`` stand in for unpaired style transfer (the paper's photo -> Monet, then photo ->
+Ukiyo-e): both share one input domain, a photo-like landscape, whose sample i is identical for
+every style kind (its generator is keyed by the shared name "photo", see ``sample_rng``); B is
+the same landscape as soft pastel strokes (``photo2pastel``) or as flat colours with dark ink
+outlines (``photo2outline``). ``generate_unpaired`` gives any kind's A and B without
+correspondence (B from an independent layout), for CycleGAN-style training.
+
 Design rules that keep the output bit-identical on every machine:
 - all randomness comes from ``numpy.random.Generator.random``/``integers`` (pure bit
   manipulation, no libm), seeded per sample from ``(seed, task_id, index)``;
 - rendering uses only IEEE-exact elementwise arithmetic (+, -, *, /, sqrt, floor, comparisons,
   indexing): no transcendental functions (whose libm/SIMD versions differ in the last bit) and
   no reductions (whose summation order can differ between SIMD code paths). Checked: the same
-  hash with numpy dispatching AVX-512, AVX2 or only the SSE baseline.
+  hash with numpy dispatching AVX-512, AVX2 or only the SSE baseline (max/min reductions are
+  exact too; blurs are fixed-order sums of shifted copies).
 
 Geometry is expressed in fractions of the image size, so any square size >= 16 works.
 More kinds can be added by registering a ``PairMaker`` in ``_PAIR_MAKERS``.
@@ -27,9 +35,18 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["MIN_SIZE", "PAIRED_TASKS", "generate_pairs", "make_pair", "sample_rng"]
+__all__ = [
+    "MIN_SIZE",
+    "PAIRED_TASKS",
+    "STYLE_TASKS",
+    "generate_pairs",
+    "generate_unpaired",
+    "make_pair",
+    "sample_rng",
+]
 
 PAIRED_TASKS: tuple[str, ...] = ("labels2street", "map2aerial", "seg2facade", "edges2bag")
+STYLE_TASKS: tuple[str, ...] = ("photo2pastel", "photo2outline")
 MIN_SIZE: int = 16
 
 Image = np.ndarray  # (size, size, 3) float64 during rendering, float32 at the API boundary
@@ -812,6 +829,438 @@ def _make_edges2bag(size: int, rng: np.random.Generator) -> tuple[Image, Image]:
 
 
 # --------------------------------------------------------------------------------------------
+# Style kinds (unpaired style transfer): photo -> pastel (Monet-like), photo -> outline
+# (Ukiyo-e-like). Both share the photo domain A: one random landscape rendered as a photo,
+# then re-rendered in the target style from the same layout. The layout and the photo consume
+# the generator first, so A never depends on which style is drawn afterwards.
+# --------------------------------------------------------------------------------------------
+
+(
+    _PH_SKY,
+    _PH_SUN,
+    _PH_MOUNTAIN,
+    _PH_SNOW,
+    _PH_HILL,
+    _PH_FIELD,
+    _PH_MEADOW,
+    _PH_WATER,
+    _PH_CROWN,
+    _PH_TRUNK,
+    _PH_WALL,
+    _PH_ROOF,
+    _PH_DOOR,
+    _PH_CLOUD,  # only in the outline rendering: stylised clouds become outlined shapes
+) = range(14)
+
+# Parallel colour tables: row i of a photo table and of its outline table describe the same
+# material, so the outline colours follow the photo's choice (a wheat field stays yellow).
+_PH_SKIES = np.array(  # (top, horizon): day, golden hour, misty morning
+    [
+        [[0.22, 0.42, 0.78], [0.72, 0.84, 0.95]],
+        [[0.3, 0.36, 0.66], [0.98, 0.74, 0.45]],
+        [[0.5, 0.58, 0.7], [0.86, 0.86, 0.82]],
+    ]
+)
+_OL_SKIES = np.array(
+    [
+        [[0.08, 0.22, 0.6], [0.55, 0.8, 0.95]],
+        [[0.16, 0.2, 0.55], [1.0, 0.62, 0.22]],
+        [[0.28, 0.4, 0.62], [0.95, 0.9, 0.72]],
+    ]
+)
+_PH_MOUNTAINS = np.array([[0.4, 0.44, 0.55], [0.5, 0.42, 0.48], [0.46, 0.4, 0.34]])
+_OL_MOUNTAINS = np.array([[0.18, 0.27, 0.58], [0.45, 0.22, 0.5], [0.6, 0.34, 0.16]])
+_PH_HILLS = np.array([[0.28, 0.42, 0.2], [0.38, 0.47, 0.24], [0.24, 0.36, 0.26]])
+_OL_HILLS = np.array([[0.2, 0.62, 0.2], [0.5, 0.7, 0.12], [0.1, 0.5, 0.38]])
+_PH_FIELDS = np.array([[0.36, 0.52, 0.2], [0.6, 0.58, 0.3], [0.72, 0.6, 0.28]])
+_OL_FIELDS = np.array([[0.42, 0.75, 0.12], [0.82, 0.8, 0.2], [0.98, 0.7, 0.1]])
+_PH_MEADOWS = np.array([[0.26, 0.44, 0.18], [0.5, 0.38, 0.24], [0.66, 0.66, 0.34]])
+_OL_MEADOWS = np.array([[0.1, 0.55, 0.22], [0.75, 0.4, 0.12], [0.92, 0.88, 0.3]])
+_PH_CROWNS = np.array([[0.16, 0.32, 0.12], [0.24, 0.36, 0.1], [0.1, 0.26, 0.16]])
+_OL_CROWNS = np.array([[0.08, 0.45, 0.12], [0.32, 0.52, 0.04], [0.02, 0.36, 0.28]])
+_PH_WALLS = np.array([[0.88, 0.85, 0.78], [0.8, 0.7, 0.55], [0.7, 0.36, 0.26]])
+_OL_WALLS = np.array([[1.0, 0.95, 0.82], [0.98, 0.8, 0.52], [0.9, 0.3, 0.18]])
+_PH_ROOFS = np.array([[0.55, 0.22, 0.15], [0.35, 0.33, 0.34], [0.5, 0.38, 0.25]])
+_OL_ROOFS = np.array([[0.88, 0.18, 0.08], [0.22, 0.24, 0.4], [0.75, 0.45, 0.1]])
+_OL_FIXED = {  # materials whose outline colour does not depend on a per-sample choice
+    _PH_SUN: [0.92, 0.16, 0.1],
+    _PH_SNOW: [1.0, 1.0, 0.96],
+    _PH_WATER: [0.06, 0.3, 0.62],
+    _PH_TRUNK: [0.5, 0.22, 0.08],
+    _PH_DOOR: [0.32, 0.14, 0.06],
+    _PH_CLOUD: [1.0, 0.98, 0.94],
+}
+_OL_INK = np.array([0.1, 0.08, 0.12])
+_PASTEL_PAPER = np.array([0.99, 0.96, 0.92])
+
+
+def _pick_styled(rng: np.random.Generator, photo: np.ndarray, outline: np.ndarray) -> dict:
+    """One material: a jittered photo colour and the matching flat outline colour."""
+    i = int(rng.integers(len(photo)))
+    jitter = 0.92 + 0.16 * rng.random(3)
+    return {"photo": np.clip(photo[i] * jitter, 0.0, 1.0), "outline": outline[i]}
+
+
+def _profile(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
+    """Smooth random 1-D curve in [0, 1] along x, as a (1, size) row (ridges, shores)."""
+    cells = max(1, int(cells))
+    grid = rng.random(cells + 1)
+    i, w = _interp_index(size, cells)
+    return (grid[i] * (1.0 - w) + grid[i + 1] * w)[None, :]
+
+
+def _at(row: np.ndarray, x: float) -> float:
+    """Value of a (1, size) row at fractional position x (its nearest pixel column)."""
+    size = row.shape[1]
+    return float(row[0, min(max(int(x * size), 0), size - 1)])
+
+
+def _landscape_objects(rng, size: int, horizon: float, ground_top: np.ndarray) -> list[dict]:
+    """Trees and houses standing on the ground, scaled by depth and sorted back to front."""
+    objects = []
+    n_trees = int(rng.integers(1, 6))
+    n_houses = int(rng.integers(1, 3)) if rng.random() < 0.55 else 0
+    for j in range(n_trees + n_houses):
+        cx = _uniform(rng, 0.04, 0.96)
+        top = _at(ground_top, cx) + 0.03
+        base = _uniform(rng, min(top, 0.95), 0.98)
+        scale = 0.45 + 1.1 * (base - horizon) / (1.0 - horizon)
+        obj = {"cx": cx, "base": base, "scale": scale, "house": j >= n_trees}
+        if obj["house"]:
+            w = 0.13 * scale * _uniform(rng, 0.8, 1.3)
+            obj.update(
+                w=w,
+                wall_h=0.08 * scale * _uniform(rng, 0.8, 1.2),
+                roof_h=0.06 * scale * _uniform(rng, 0.8, 1.3),
+                door_x=_uniform(rng, -0.3, 0.2) * w,
+                wall=_pick_styled(rng, _PH_WALLS, _OL_WALLS),
+                roof=_pick_styled(rng, _PH_ROOFS, _OL_ROOFS),
+            )
+        else:
+            conifer = bool(rng.random() < 0.4)
+            ry = (0.11 if conifer else 0.085) * scale * _uniform(rng, 0.8, 1.25)
+            obj.update(
+                conifer=conifer,
+                ry=ry,
+                rx=ry * _uniform(rng, 0.45, 0.6) if conifer else ry * _uniform(rng, 0.65, 0.95),
+                trunk_h=(0.03 if conifer else 0.06) * scale,
+                trunk_w=_min_width(size, 0.02 * scale),
+                crown=_pick_styled(rng, _PH_CROWNS, _OL_CROWNS),
+            )
+        objects.append(obj)
+    objects.sort(key=lambda o: o["base"])  # nearer (lower) objects are drawn last
+    return objects
+
+
+def _landscape_layout(rng: np.random.Generator, size: int) -> dict:
+    """Random landscape: sky, sun, mountains, hills, lake, fields, trees and houses."""
+    sky = int(rng.integers(len(_PH_SKIES)))
+    horizon = _uniform(rng, 0.42, 0.62)
+    lay = {
+        "sky": sky,
+        "sky_jitter": 0.94 + 0.12 * rng.random(3),
+        "horizon": horizon,
+        "cloudiness": _uniform(rng, 0.3, 1.0),
+        "sun": None,
+        "mountains": None,
+        "hills": None,
+        "shore": None,
+        "meadow": None,
+    }
+    if rng.random() < 0.45:
+        r = max(_uniform(rng, 0.04, 0.07), 1.5 / size)
+        lay["sun"] = (_uniform(rng, 0.1, max(0.12, horizon - 0.22)), _uniform(rng, 0.12, 0.88), r)
+    if rng.random() < 0.8:
+        amp = _uniform(rng, 0.18, min(0.38, horizon - 0.08))
+        coarse = _profile(rng, size, int(rng.integers(2, 4)))
+        fine = 1.0 - np.abs(2.0 * _profile(rng, size, int(rng.integers(3, 6))) - 1.0)  # sharp peaks
+        ridge = horizon - amp * (0.5 * coarse + 0.5 * fine)
+        snow = _uniform(rng, 0.55, 0.75) if rng.random() < 0.5 else None
+        lay["mountains"] = {
+            "ridge": ridge,
+            "amp": amp,
+            "snow": snow,
+            "mat": _pick_styled(rng, _PH_MOUNTAINS, _OL_MOUNTAINS),
+        }
+    if rng.random() < 0.7:
+        bump = np.clip((_profile(rng, size, int(rng.integers(2, 4))) - 0.35) / 0.65, 0.0, 1.0)
+        lay["hills"] = {
+            "top": horizon - _uniform(rng, 0.05, 0.14) * _smoothstep(bump),
+            "mat": _pick_styled(rng, _PH_HILLS, _OL_HILLS),
+        }
+    ground_top = np.full((1, size), horizon)
+    if rng.random() < 0.5:
+        depth = _uniform(rng, 0.1, 0.24)
+        ground_top = horizon + depth + 0.08 * (_profile(rng, size, 3) - 0.5)
+        lay["shore"] = ground_top
+    lay["field"] = _pick_styled(rng, _PH_FIELDS, _OL_FIELDS)
+    if rng.random() < 0.6:
+        lay["meadow"] = {
+            "y": _uniform(rng, float(ground_top.max()) + 0.08, 0.9),
+            "slope": _uniform(rng, -0.45, 0.45),
+            "wobble": 0.05 * (_profile(rng, size, 4) - 0.5),
+            "vanish": _uniform(rng, 0.2, 0.8),
+            "mat": _pick_styled(rng, _PH_MEADOWS, _OL_MEADOWS),
+        }
+    lay["objects"] = _landscape_objects(rng, size, horizon, ground_top)
+    return lay
+
+
+def _object_masks(obj: dict, yy, xx) -> dict[int, Mask]:
+    """Label masks of one tree (crown, trunk) or house (wall, roof, door)."""
+    cx, base = obj["cx"], obj["base"]
+    if obj["house"]:
+        w, wall_h, roof_h = obj["w"], obj["wall_h"], obj["roof_h"]
+        eaves = base - wall_h
+        apex = eaves - roof_h
+        wall = _rect(yy, xx, eaves, base, cx - w / 2, cx + w / 2)
+        roof = (yy >= apex) & (yy < eaves) & (np.abs(xx - cx) < 0.62 * w * (yy - apex) / roof_h)
+        dx = cx + obj["door_x"]
+        door = _rect(yy, xx, base - 0.55 * wall_h, base, dx - 0.1 * w, dx + 0.1 * w)
+        return {_PH_WALL: wall, _PH_ROOF: roof, _PH_DOOR: door}
+    half = obj["trunk_w"] / 2
+    trunk = _rect(yy, xx, base - obj["trunk_h"] - obj["ry"], base, cx - half, cx + half)
+    top = base - obj["trunk_h"]
+    if obj["conifer"]:
+        apex = top - 2.0 * obj["ry"]
+        crown = (yy >= apex) & (yy < top) & (np.abs(xx - cx) < obj["rx"] * (yy - apex) / (2.0 * obj["ry"]))
+    else:
+        crown = _ellipse_value(yy, xx, top - 0.8 * obj["ry"], cx, obj["ry"], obj["rx"]) < 1.0
+    return {_PH_TRUNK: trunk, _PH_CROWN: crown}
+
+
+def _landscape_labels(lay: dict, yy, xx) -> tuple[np.ndarray, list[tuple[dict, dict]]]:
+    """Label map drawn back to front, and each object's masks (for per-object shading)."""
+    size = yy.shape[0]
+    labels = np.full((size, size), _PH_SKY, dtype=np.int64)
+    full = (size, size)
+    if lay["sun"] is not None:
+        cy, cx, r = lay["sun"]
+        labels[_ellipse_value(yy, xx, cy, cx, r, r) < 1.0] = _PH_SUN
+    mountains = lay["mountains"]
+    if mountains is not None:
+        rock = np.broadcast_to(yy >= mountains["ridge"], full)
+        labels[rock] = _PH_MOUNTAIN
+        if mountains["snow"] is not None:
+            line = lay["horizon"] - mountains["amp"] * mountains["snow"]
+            labels[rock & np.broadcast_to(yy < line, full)] = _PH_SNOW
+    if lay["hills"] is not None:
+        labels[np.broadcast_to(yy >= lay["hills"]["top"], full)] = _PH_HILL
+    labels[np.broadcast_to(yy >= lay["horizon"], full)] = _PH_WATER if lay["shore"] is not None else _PH_FIELD
+    if lay["shore"] is not None:
+        labels[np.broadcast_to(yy >= lay["shore"], full)] = _PH_FIELD
+    meadow = lay["meadow"]
+    if meadow is not None:
+        edge = meadow["y"] + meadow["slope"] * (xx - 0.5) + meadow["wobble"]
+        labels[(yy >= edge) & (labels == _PH_FIELD)] = _PH_MEADOW
+    parts = []
+    for obj in lay["objects"]:
+        masks = _object_masks(obj, yy, xx)
+        for label, mask in masks.items():
+            labels[mask] = label
+        parts.append((obj, masks))
+    return labels, parts
+
+
+def _landscape_photo(rng, lay: dict, labels, parts, yy, xx, size: int) -> tuple[Image, Field, dict]:
+    """Photo rendering as a smooth ``base`` (colours, light, haze) times a texture ``detail``.
+
+    Returns the base (which the pastel style repaints), the detail field and the fields the
+    styles reuse (cloud cover, water ripples), all drawn from ``rng`` in a fixed order.
+    """
+    full = (size, size)
+    top, horizon_c = _PH_SKIES[lay["sky"]] * lay["sky_jitter"]
+    h0 = lay["horizon"]
+    t_sky = np.broadcast_to(np.clip(yy / h0, 0.0, 1.0), full)[..., None]
+    base = top + (horizon_c - top) * t_sky
+    cloud = 0.6 * _value_noise(rng, size, 6, 3) + 0.4 * _value_noise(rng, size, 12, 6)
+    cover = np.clip((cloud - 0.5) * 3.5, 0.0, 0.85) * lay["cloudiness"]
+    cloud_c = np.array([1.0, 0.97, 0.95]) if lay["sky"] != 1 else np.array([1.0, 0.86, 0.78])
+    base = base * (1.0 - cover[..., None]) + cloud_c * cover[..., None]
+    detail = np.ones(full)
+    if lay["sun"] is not None:
+        cy, cx, r = lay["sun"]
+        dist = np.sqrt(_ellipse_value(yy, xx, cy, cx, r, r))
+        glow = np.clip(1.0 - dist / 5.0, 0.0, 1.0)
+        base = base + (glow * glow * 0.45)[..., None] * np.array([1.0, 0.85, 0.6])
+        _paint(base, labels == _PH_SUN, np.array([1.0, 0.97, 0.86]))
+
+    mountains = lay["mountains"]
+    if mountains is not None:
+        ridge = mountains["ridge"]
+        slope = np.concatenate([ridge[:, 1:] - ridge[:, :-1], np.zeros((1, 1))], 1) * size
+        depth = np.clip((yy - ridge) / (h0 - ridge + 1e-6), 0.0, 1.0)
+        light = 1.0 - np.clip(slope * 0.5, -0.2, 0.2) * (1.0 - depth)
+        haze = (0.15 + 0.4 * depth)[..., None]
+        rock = _tint(mountains["mat"]["photo"], light * (1.0 - 0.15 * depth))
+        rock = rock * (1.0 - haze) + horizon_c * haze
+        _paint(base, labels == _PH_MOUNTAIN, rock)
+        _paint(base, labels == _PH_SNOW, _tint([0.94, 0.95, 0.98], light))
+        crag = 0.78 + 0.4 * _fractal_noise(rng, size, 4, 3)
+        _paint(detail, (labels == _PH_MOUNTAIN) | (labels == _PH_SNOW), crag)
+    if lay["hills"] is not None:
+        v = np.clip((yy - lay["hills"]["top"]) / 0.1, 0.0, 1.0)
+        _paint(
+            base,
+            labels == _PH_HILL,
+            _tint(lay["hills"]["mat"]["photo"], np.broadcast_to(1.1 - 0.2 * v, full)),
+        )
+        _paint(detail, labels == _PH_HILL, 0.7 + 0.55 * _fractal_noise(rng, size, 6, 3))
+
+    t_ground = np.broadcast_to(np.clip((yy - h0) / (1.0 - h0), 0.0, 1.0), full)
+    water = (horizon_c + (top - horizon_c) * t_ground[..., None]) * 0.78 + np.array([0.0, 0.03, 0.05])
+    _paint(base, labels == _PH_WATER, water)
+    ripple = _value_noise(rng, size, max(2, size // 3), 3)
+    _paint(detail, labels == _PH_WATER, 0.82 + 0.36 * ripple)
+    _paint(base, labels == _PH_FIELD, _tint(lay["field"]["photo"], 1.12 - 0.3 * t_ground))
+    grass = 0.68 + 0.5 * _fractal_noise(rng, size, 6, 3) + 0.08 * rng.random(full)
+    _paint(detail, labels == _PH_FIELD, grass)
+    meadow = lay["meadow"]
+    if meadow is not None:
+        furrow = (xx - meadow["vanish"]) / (yy - h0 + 0.04)
+        _paint(base, labels == _PH_MEADOW, _tint(meadow["mat"]["photo"], 1.1 - 0.3 * t_ground))
+        _paint(detail, labels == _PH_MEADOW, (0.8 + 0.3 * _wave(furrow * 1.5)) * (0.85 + 0.3 * grass - 0.2))
+
+    leaves = _fractal_noise(rng, size, max(2, size // 8), 3)
+    bark = 0.8 + 0.4 * _value_noise(rng, size, 2, max(2, size // 2))
+    for obj, masks in parts:
+        if obj["house"]:
+            wall_shade = np.where(xx < obj["cx"] + 0.15 * obj["w"], 1.0, 0.72)
+            _paint(base, masks[_PH_WALL], _tint(obj["wall"]["photo"], np.broadcast_to(wall_shade, full)))
+            roof_v = np.clip((yy - obj["base"] + obj["wall_h"] + obj["roof_h"]) / obj["roof_h"], 0.0, 1.0)
+            roof_shade = np.broadcast_to(
+                (0.8 + 0.3 * roof_v) * np.where(_frac(roof_v * 5.0) < 0.2, 0.85, 1.0), full
+            )
+            _paint(base, masks[_PH_ROOF], _tint(obj["roof"]["photo"], roof_shade))
+            _paint(base, masks[_PH_DOOR], np.array([0.24, 0.16, 0.1]))
+            _paint(detail, masks[_PH_WALL] | masks[_PH_ROOF], 0.92 + 0.16 * leaves)
+        else:
+            cy = obj["base"] - obj["trunk_h"] - 2.0 * obj["ry"]
+            v = np.broadcast_to(np.clip((yy - cy) / (2.0 * obj["ry"]), 0.0, 1.0), full)
+            side = np.clip((xx - obj["cx"]) / obj["rx"], -1.0, 1.0)
+            _paint(base, masks[_PH_CROWN], _tint(obj["crown"]["photo"], 1.2 - 0.45 * v - 0.15 * side))
+            _paint(detail, masks[_PH_CROWN], 0.5 + 0.85 * leaves)
+            _paint(base, masks[_PH_TRUNK] & ~masks[_PH_CROWN], np.array([0.33, 0.22, 0.12]))
+            _paint(detail, masks[_PH_TRUNK], bark)
+    vignette = 1.0 - 0.35 * ((yy - 0.5) * (yy - 0.5) + (xx - 0.5) * (xx - 0.5))
+    grain = 0.95 + 0.1 * rng.random(full)
+    return base * vignette[..., None], detail * grain, {"cover": cover, "ripple": ripple}
+
+
+def _landscape(size: int, rng: np.random.Generator) -> dict:
+    """Layout, labels and photo of one landscape: everything the style kinds share."""
+    yy, xx = _coords(size)
+    lay = _landscape_layout(rng, size)
+    labels, parts = _landscape_labels(lay, yy, xx)
+    base, detail, fields = _landscape_photo(rng, lay, labels, parts, yy, xx, size)
+    return {
+        "lay": lay,
+        "labels": labels,
+        "parts": parts,
+        "base": base,
+        "photo": base * detail[..., None],
+        "yy": yy,
+        "xx": xx,
+        **fields,
+    }
+
+
+def _box_blur(img: Image, radius: int) -> Image:
+    """Separable box blur with edge clamping, as a fixed-order sum of shifted copies (exact)."""
+    n = 2 * radius + 1
+    for axis in (0, 1):
+        pad = [(0, 0)] * img.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(img, pad, mode="edge")
+        size = img.shape[axis]
+        acc = padded[:size].copy() if axis == 0 else padded[:, :size].copy()
+        for k in range(1, n):
+            acc += padded[k : k + size] if axis == 0 else padded[:, k : k + size]
+        img = acc / n
+    return img
+
+
+def _luminance(img: Image) -> Field:
+    """Rec. 601 luma written out per channel (no reduction, so the rounding order is fixed)."""
+    return 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
+
+
+def _pastel(rng: np.random.Generator, scene: dict, size: int) -> Image:
+    """Monet-like: the photo's colours and light, without its texture, as soft pastel dabs.
+
+    Each pixel takes its colour from a nearby point displaced along a brush-stroke field
+    (horizontal dabs, vertical ones on the trees), which smears region borders into strokes;
+    a light blur softens it, a per-dab tint breaks the colour, and mixing with warm paper keeps
+    every colour light and desaturated, so there are no dark lines.
+    """
+    long_, short = max(2, size // 8), max(2, size // 20)
+    trees = np.where(scene["labels"] == _PH_CROWN, 1.0, 0.0)
+    reach = size / 20.0
+    idx = np.arange(size)
+    strokes = []
+    for _ in range(3):
+        across = _value_noise(rng, size, long_, short)  # varies fast in y: horizontal dabs
+        down = _value_noise(rng, size, short, long_)
+        strokes.append(across + (down - across) * trees - 0.5)
+    offsets = strokes[:2]
+    dy = np.floor(offsets[0] * reach).astype(np.int64)
+    dx = np.floor(offsets[1] * (2.0 * reach)).astype(np.int64)
+    ys = np.clip(idx[:, None] + dy, 0, size - 1)
+    xs = np.clip(idx[None, :] + dx, 0, size - 1)
+    soft = _box_blur(scene["base"][ys, xs], max(1, round(size / 64)))
+    tint = _value_noise(rng, size, long_, short)
+    soft = soft + 0.1 * (tint - 0.5)[..., None] * np.array([1.0, -0.4, -1.0])  # warm/cool dabs
+    soft = soft * (1.0 + 0.14 * strokes[2])[..., None]  # light and shade of the paint dabs
+    lum = _luminance(soft)[..., None]
+    soft = lum + 0.85 * (soft - lum)
+    return 0.3 * _PASTEL_PAPER + 0.78 * soft
+
+
+def _outline(scene: dict, size: int) -> Image:
+    """Ukiyo-e-like: a few flat, saturated colours per region and dark ink along region borders.
+
+    The sky is a banded (quantised) gradient, the photo's clouds become flat white shapes and
+    the lake two flat blues (light where the photo's ripples are bright).
+    """
+    lay, labels, yy = scene["lay"], scene["labels"].copy(), scene["yy"]
+    labels[(labels == _PH_SKY) & (scene["cover"] > 0.3)] = _PH_CLOUD
+    top, horizon_c = _OL_SKIES[lay["sky"]]
+    bands = np.minimum(np.floor(np.clip(yy / lay["horizon"], 0.0, 1.0) * 3.0), 2.0) / 2.0
+    img = np.broadcast_to(top + (horizon_c - top) * bands[..., None], (size, size, 3)).copy()
+    for label, color in _OL_FIXED.items():
+        _paint(img, labels == label, np.asarray(color))
+    _paint(img, (labels == _PH_WATER) & (scene["ripple"] > 0.7), np.array([0.45, 0.7, 0.92]))
+    for key, label in (("mountains", _PH_MOUNTAIN), ("hills", _PH_HILL), ("meadow", _PH_MEADOW)):
+        if lay[key] is not None:
+            _paint(img, labels == label, lay[key]["mat"]["outline"])
+    _paint(img, labels == _PH_FIELD, lay["field"]["outline"])
+    for obj, masks in scene["parts"]:
+        for label, key in ((_PH_WALL, "wall"), (_PH_ROOF, "roof"), (_PH_CROWN, "crown")):
+            if label in masks:
+                _paint(img, masks[label] & (labels == label), obj[key]["outline"])
+    border = np.zeros((size, size), dtype=bool)
+    border[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    border[:-1] |= labels[:-1] != labels[1:]
+    for step in range(max(1, round(size / 40)) - 1):  # thicken lines at large sizes
+        d = 1 if step % 2 == 0 else -1
+        border = border | _shift(border, d, 0) | _shift(border, 0, d)
+    img[border] = _OL_INK
+    return img
+
+
+def _make_photo2pastel(size: int, rng: np.random.Generator) -> tuple[Image, Image]:
+    """Style pair: A = landscape photo, B = the same landscape in soft pastel strokes."""
+    scene = _landscape(size, rng)
+    return scene["photo"], _pastel(rng, scene, size)
+
+
+def _make_photo2outline(size: int, rng: np.random.Generator) -> tuple[Image, Image]:
+    """Style pair: A = landscape photo, B = the same landscape as flat colours with ink outlines."""
+    scene = _landscape(size, rng)
+    return scene["photo"], _outline(scene, size)
+
+
+# --------------------------------------------------------------------------------------------
 # Registry and public API
 # --------------------------------------------------------------------------------------------
 
@@ -820,8 +1269,14 @@ _PAIR_MAKERS: dict[str, PairMaker] = {
     "map2aerial": _make_map2aerial,
     "seg2facade": _make_seg2facade,
     "edges2bag": _make_edges2bag,
+    "photo2pastel": _make_photo2pastel,
+    "photo2outline": _make_photo2outline,
 }
-assert tuple(_PAIR_MAKERS) == PAIRED_TASKS
+assert tuple(_PAIR_MAKERS) == PAIRED_TASKS + STYLE_TASKS
+
+# Kinds that share their A domain draw it from a common stream: the photo of sample i is the
+# same for every style kind, so evaluation inputs are shared across the style sequence.
+_SHARED_STREAM: dict[str, str] = {kind: "photo" for kind in STYLE_TASKS}
 
 
 def _task_id(kind: str) -> int:
@@ -835,7 +1290,7 @@ def _check_kind(kind: str) -> PairMaker:
         return _PAIR_MAKERS[kind]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown synthetic task kind {kind!r}; valid kinds: {', '.join(PAIRED_TASKS)}"
+            f"unknown synthetic task kind {kind!r}; valid kinds: {', '.join(_PAIR_MAKERS)}"
         ) from None
 
 
@@ -852,6 +1307,8 @@ def make_pair(kind: str, size: int, rng: np.random.Generator) -> tuple[np.ndarra
     """One (A, B) pair of ``kind`` drawn from ``rng``: float32 (size, size, 3) arrays in [0, 1].
 
     A carries the structure (labels or edges); B the texture and shading on the same geometry.
+    For style kinds A is a landscape photo, drawn from ``rng`` before anything style-specific,
+    so every style kind gives the same A for the same generator state.
     """
     maker = _check_kind(kind)
     size = _check_size(size)
@@ -861,10 +1318,31 @@ def make_pair(kind: str, size: int, rng: np.random.Generator) -> tuple[np.ndarra
 
 def sample_rng(kind: str, index: int, seed: int) -> np.random.Generator:
     """Per-sample generator keyed by (seed, kind, index), so sample i never depends on how many
-    samples were requested or in which order; train/val use disjoint index ranges."""
+    samples were requested or in which order; train/val use disjoint index ranges.
+
+    Style kinds are keyed by their shared stream name ("photo") instead of their own name, so
+    their A image (drawn first) is identical across ``STYLE_TASKS``."""
     if seed < 0 or index < 0:
         raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
-    return np.random.default_rng([int(seed), _task_id(kind), int(index)])
+    return np.random.default_rng([int(seed), _task_id(_SHARED_STREAM.get(kind, kind)), int(index)])
+
+
+def _unpaired_rng(kind: str, index: int, seed: int) -> np.random.Generator:
+    """Generator of the *B* side of unpaired sample i: keyed by (seed, kind, index, 1), a stream
+    disjoint from every ``sample_rng`` key (those have three words), and keyed by the kind's own
+    name even for style kinds, so the pastel and outline B sets show different scenes too."""
+    return np.random.default_rng([int(seed), _task_id(kind), int(index), 1])
+
+
+def _check_range(start: int, count: int) -> None:
+    if count < 0 or start < 0:
+        raise ValueError(f"start and count must be non-negative, got start={start}, count={count}")
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(count, size, size, 3) float32 in [0, 1] -> (count, 3, size, size) tensor in [-1, 1]."""
+    out = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    return torch.from_numpy(out * np.float32(2.0) - np.float32(1.0))
 
 
 def generate_pairs(
@@ -874,14 +1352,30 @@ def generate_pairs(
     scaled to [-1, 1] (the tanh range of the generators); bit-identical for equal arguments."""
     _check_kind(kind)
     size = _check_size(size)
-    if count < 0 or start < 0:
-        raise ValueError(f"start and count must be non-negative, got start={start}, count={count}")
-    a_all = np.empty((count, 3, size, size), dtype=np.float32)
-    b_all = np.empty((count, 3, size, size), dtype=np.float32)
+    _check_range(start, count)
+    a_all = np.empty((count, size, size, 3), dtype=np.float32)
+    b_all = np.empty((count, size, size, 3), dtype=np.float32)
     for i in range(count):
-        a, b = make_pair(kind, size, sample_rng(kind, start + i, seed))
-        a_all[i] = a.transpose(2, 0, 1)
-        b_all[i] = b.transpose(2, 0, 1)
-    a_all = a_all * np.float32(2.0) - np.float32(1.0)
-    b_all = b_all * np.float32(2.0) - np.float32(1.0)
-    return torch.from_numpy(a_all), torch.from_numpy(b_all)
+        a_all[i], b_all[i] = make_pair(kind, size, sample_rng(kind, start + i, seed))
+    return _to_tensor(a_all), _to_tensor(b_all)
+
+
+def generate_unpaired(
+    kind: str, start: int, count: int, size: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unpaired samples ``start .. start+count-1`` of ``kind`` (any kind, paired or style).
+
+    A is exactly ``generate_pairs(kind, start, count, size, seed)[0]`` (shared evaluation
+    inputs). B_i is the B image of an independent layout drawn from the disjoint stream keyed by
+    (seed, kind, start+i, 1), so it is a valid image of the B domain but not the translation of
+    A_i (nor of any A_j, except by chance). Same tensor format as ``generate_pairs``.
+    """
+    _check_kind(kind)
+    size = _check_size(size)
+    _check_range(start, count)
+    a_all = np.empty((count, size, size, 3), dtype=np.float32)
+    b_all = np.empty((count, size, size, 3), dtype=np.float32)
+    for i in range(count):
+        a_all[i] = make_pair(kind, size, sample_rng(kind, start + i, seed))[0]
+        b_all[i] = make_pair(kind, size, _unpaired_rng(kind, start + i, seed))[1]
+    return _to_tensor(a_all), _to_tensor(b_all)

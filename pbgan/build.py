@@ -10,10 +10,14 @@ from pbgan.errors import ConfigError
 from pbgan.lifelong.family import make_family
 from pbgan.lifelong.network import LifelongNet
 from pbgan.modules.base import LifelongGANModule
+from pbgan.modules.cyclegan import CycleGANModule
 from pbgan.modules.pix2pix import Pix2PixModule
+from pbgan.networks.resnet import ResNetGenerator
 from pbgan.networks.unet import MIN_DOWNS, UNetGenerator, check_unet_size
 
 MAX_AUTO_DOWNS = 8  # unet_256: the reference's deepest UNet
+ARCHS = {"unet": UNetGenerator, "resnet": ResNetGenerator}
+MODELS = ("pix2pix", "cyclegan")
 
 
 def plain(node: Any) -> Any:
@@ -33,13 +37,26 @@ def resolve_num_downs(num_downs: int | str, image_size: int) -> int:
     return depth
 
 
+def check_resnet_size(image_size: int, n_downsampling: int) -> None:
+    step = 2**n_downsampling
+    if image_size % step:
+        raise ConfigError(
+            f"image size {image_size} cannot pass through a ResNet generator with "
+            f"n_downsampling={n_downsampling}: use a multiple of {step}"
+        )
+
+
 def generator_settings(cfg: DictConfig, input_nc: int, output_nc: int) -> dict[str, Any]:
-    """Everything needed to rebuild the generator: stored in the lifelong model file."""
+    """Everything needed to rebuild one generator: stored in the lifelong model file."""
     gen = dict(plain(cfg.model.generator))
     arch = gen.pop("arch", "unet")
-    if arch != "unet":
-        raise ConfigError(f"model.generator.arch={arch!r} is not known: use 'unet'")
-    gen["num_downs"] = resolve_num_downs(gen.get("num_downs", "auto"), int(cfg.data.image_size))
+    if arch not in ARCHS:
+        raise ConfigError(f"model.generator.arch={arch!r} is not known: use one of {', '.join(ARCHS)}")
+    image_size = int(cfg.data.image_size)
+    if arch == "unet":
+        gen["num_downs"] = resolve_num_downs(gen.get("num_downs", "auto"), image_size)
+    else:
+        check_resnet_size(image_size, int(gen.get("n_downsampling", 2)))
     return {
         "arch": arch,
         "method": str(cfg.method.name),
@@ -50,28 +67,50 @@ def generator_settings(cfg: DictConfig, input_nc: int, output_nc: int) -> dict[s
     }
 
 
+def module_settings(cfg: DictConfig, input_nc: int, output_nc: int) -> dict[str, dict[str, Any]]:
+    """Settings of every lifelong net of the configured module, by the module's net names."""
+    name = str(cfg.model.name)
+    if name == "pix2pix":
+        return {"generator": generator_settings(cfg, input_nc, output_nc)}
+    if name == "cyclegan":
+        return {
+            "g_ab": generator_settings(cfg, input_nc, output_nc),
+            "g_ba": generator_settings(cfg, output_nc, input_nc),
+        }
+    raise ConfigError(f"model={name!r} is not known: use one of {', '.join(MODELS)}")
+
+
 def build_generator(settings: dict[str, Any]) -> LifelongNet:
     """A lifelong generator from :func:`generator_settings` output."""
     options = dict(settings)
     family = make_family(options.pop("method"), options.pop("ratio"))
     arch = options.pop("arch")
-    if arch == "unet":
-        return UNetGenerator(family, **options)
-    raise ConfigError(f"model.generator.arch={arch!r} is not known: use 'unet'")
+    if arch not in ARCHS:
+        raise ConfigError(f"model.generator.arch={arch!r} is not known: use one of {', '.join(ARCHS)}")
+    return ARCHS[arch](family, **options)
 
 
 def build_module(cfg: DictConfig, input_nc: int = 3, output_nc: int = 3) -> LifelongGANModule:
-    """The LightningModule the config's ``model.name`` names, with its lifelong generator."""
-    name = cfg.model.name
-    if name != "pix2pix":
-        raise ConfigError(f"model.name={name!r} is not known: use 'pix2pix'")
-    generator = build_generator(generator_settings(cfg, input_nc, output_nc))
-    return Pix2PixModule(
-        generator,
-        input_nc=input_nc,
-        output_nc=output_nc,
-        discriminator=plain(cfg.model.discriminator),
-        lambda_l1=float(cfg.model.lambda_l1),
-        gan_mode=str(cfg.model.gan_mode),
-        optim=plain(cfg.model.optim),
+    """The LightningModule ``model.name`` names, with its lifelong generators."""
+    model = cfg.model
+    nets = {
+        name: build_generator(settings)
+        for name, settings in module_settings(cfg, input_nc, output_nc).items()
+    }
+    common = {
+        "input_nc": input_nc,
+        "output_nc": output_nc,
+        "discriminator": plain(model.discriminator),
+        "gan_mode": str(model.gan_mode),
+        "optim": plain(model.optim),
+    }
+    if model.name == "pix2pix":
+        return Pix2PixModule(nets["generator"], lambda_l1=float(model.lambda_l1), **common)
+    return CycleGANModule(
+        nets["g_ab"],
+        nets["g_ba"],
+        lambda_cycle=float(model.lambda_cycle),
+        lambda_identity=float(model.lambda_identity),
+        pool_size=int(model.pool_size),
+        **common,
     )

@@ -37,11 +37,11 @@ class TaskEvalSet:
 
 
 def translate_all(
-    module: LifelongGANModule, task: int, inputs: torch.Tensor, batch_size: int
+    module: LifelongGANModule, task: int, inputs: torch.Tensor, batch_size: int, direction: str = "AtoB"
 ) -> torch.Tensor:
     """Task ``task``'s outputs for ``inputs``, in batches, returned on the CPU."""
     outputs = [
-        module.translate(inputs[start : start + batch_size], task).cpu()
+        module.translate(inputs[start : start + batch_size], task, direction).cpu()
         for start in range(0, inputs.shape[0], batch_size)
     ]
     return torch.cat(outputs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -31,6 +32,7 @@ class _DropAdverts(logging.Filter):
 def main(cfg: DictConfig) -> float | None:
     """Learn the configured task sequence; returns the final mean of the first metric for sweepers."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdverts())
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own, about torch internals
     try:
         results = run_sequence(cfg, HydraConfig.get().runtime.output_dir)
     except PbganError as error:

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger
 
-from pbgan.build import build_module, generator_settings
+from pbgan.build import build_module, module_settings
 from pbgan.callbacks import TaskEndCallback
 from pbgan.config import validate_config
 from pbgan.errors import ConfigError, PbganError
@@ -129,7 +129,7 @@ class SequenceRunner:
         self.results.classifier = self.suite.classifier_info
         first = datamodules[0]
         module = build_module(cfg, first.input_nc, first.output_nc)
-        settings = {"generator": generator_settings(cfg, first.input_nc, first.output_nc)}
+        settings = module_settings(cfg, first.input_nc, first.output_nc)
         self.loggers = build_loggers(cfg, self.out_dir)
         log_config(self.loggers, cfg)
         success = False
@@ -188,7 +188,7 @@ class SequenceRunner:
         self.results.record_stage(
             module.stored_parameters(task),
             module.stored_bytes(task),
-            module.generator.bank_sizes(),
+            module.bank_sizes(),
             seconds,
         )
         self._log_stage(module, task, grids)
@@ -196,6 +196,14 @@ class SequenceRunner:
     def _outputs(self, module: LifelongGANModule, task: int) -> torch.Tensor:
         """Task ``task``'s outputs on all its eval images (one pass serves metrics and probes)."""
         return translate_all(module, task, self.eval_sets[task].inputs, int(self.cfg.eval.batch_size))
+
+    def _probe_outputs(self, module: LifelongGANModule, task: int, forward: torch.Tensor) -> torch.Tensor:
+        """Outputs on the probe inputs in every direction the module serves (CycleGAN: both)."""
+        if "BtoA" not in module.directions:
+            return forward
+        reals = self.eval_sets[task].targets[: len(forward)]
+        backward = translate_all(module, task, reals, int(self.cfg.eval.batch_size), "BtoA")
+        return torch.cat([forward.flatten(1), backward.flatten(1)], 1)
 
     def _evaluate_stage(self, module: LifelongGANModule, stage: int) -> dict[str, torch.Tensor]:
         """After learning task ``stage``: metrics, forgetting and samples of every task seen."""
@@ -207,9 +215,10 @@ class SequenceRunner:
             data = self.eval_sets[task]
             outputs = self._outputs(module, task)
             self.results.record_metrics(stage, task, self.suite.evaluate(task, outputs))
+            probe = self._probe_outputs(module, task, outputs[:probes])
             if task == stage:
-                self.probe_baselines.append(outputs[:probes])
-            change = max_abs_change(self.probe_baselines[task], outputs[:probes])
+                self.probe_baselines.append(probe)
+            change = max_abs_change(self.probe_baselines[task], probe)
             self.results.record_change(stage, task, change)
             grids[f"samples/task{task + 1}_{data.name}"] = save_sample_grid(
                 folder / f"task{task + 1}_{data.name}.png",

@@ -14,9 +14,15 @@ class LifelongNet(nn.Module):
     """A network whose lifelong layers all switch, grow and freeze together.
 
     Subclasses build their layers in ``__init__``; the task operations here fan out to every
-    :class:`LifelongLayer` inside. A network built from plain layers has none and acts as one
-    ordinary model.
+    :class:`LifelongLayer` inside. A network built from plain layers has none: it then acts as
+    one ordinary model shared by every task (sequential fine-tuning), which forgets.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._num_tasks = 0
+        self._frozen = 0
+        self._active = -1
 
     def lifelong_layers(self) -> Iterator[tuple[str, LifelongLayer]]:
         for name, module in self.named_modules():
@@ -25,32 +31,36 @@ class LifelongNet(nn.Module):
 
     @property
     def num_tasks(self) -> int:
-        return next(layer.num_tasks for _, layer in self.lifelong_layers())
+        return self._num_tasks
 
     @property
     def frozen_tasks(self) -> int:
-        return next(layer.frozen for _, layer in self.lifelong_layers())
+        return self._frozen
 
     @property
     def active_task(self) -> int:
-        return next(layer.active for _, layer in self.lifelong_layers())
+        return self._active
 
     def add_task(self) -> int:
         """Create a new task's parameters, make it active and return its index."""
         for _, layer in self.lifelong_layers():
             layer.add_task()
-        task = self.num_tasks - 1
-        self.set_task(task)
-        return task
+        self._num_tasks += 1
+        self.set_task(self._num_tasks - 1)
+        return self._active
 
     def set_task(self, task: int) -> None:
+        if not 0 <= task < self._num_tasks:
+            raise IndexError(f"task {task} does not exist: the network has {self._num_tasks} tasks")
         for _, layer in self.lifelong_layers():
             layer.set_task(task)
+        self._active = task
 
     def end_task(self) -> None:
         """Freeze the newest task and append its unconstrained filters to every bank."""
         for _, layer in self.lifelong_layers():
             layer.end_task()
+        self._frozen += 1
 
     def rebuild_derived(self) -> None:
         """Recompute the banks from the frozen tasks (after loading a state dict)."""

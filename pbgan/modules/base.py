@@ -66,9 +66,12 @@ class LifelongGANModule(pl.LightningModule):
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         raise NotImplementedError
 
-    def generate(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The active task's translation of a batch of inputs."""
+    def generate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        """The active task's translation of a batch of inputs in ``direction``."""
         raise NotImplementedError
+
+    #: the directions ``translate`` serves: the task's own, and for CycleGAN also the reverse
+    directions: tuple[str, ...] = ("AtoB",)
 
     # -- tasks -------------------------------------------------------------------------------
     @property
@@ -106,14 +109,25 @@ class LifelongGANModule(pl.LightningModule):
     def stored_bytes(self, task: int) -> int:
         return sum(net.stored_bytes(task) for net in self.lifelong_nets().values())
 
+    def bank_sizes(self) -> dict[str, int]:
+        """Bank rows per shareable layer; layer names carry the net's name when there are several."""
+        nets = self.lifelong_nets()
+        if len(nets) == 1:
+            return next(iter(nets.values())).bank_sizes()
+        return {
+            f"{name}.{layer}": rows for name, net in nets.items() for layer, rows in net.bank_sizes().items()
+        }
+
     @torch.no_grad()
-    def translate(self, inputs: torch.Tensor, task: int) -> torch.Tensor:
+    def translate(self, inputs: torch.Tensor, task: int, direction: str = "AtoB") -> torch.Tensor:
         """Task ``task``'s outputs in eval mode (deterministic: no dropout, stored statistics)."""
+        if direction not in self.directions:
+            raise ValueError(f"direction={direction!r}: {type(self).__name__} translates {self.directions}")
         was_training = self.training
         self.eval()
         self.set_task(task)
         try:
-            return self.generate(inputs.to(self.device))
+            return self.generate(inputs.to(self.device), direction)
         finally:
             self.set_task(self.newest_task)
             self.train(was_training)

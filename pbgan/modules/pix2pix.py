@@ -46,7 +46,7 @@ class Pix2PixModule(LifelongGANModule):
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         return self.discriminator.parameters()
 
-    def generate(self, inputs: torch.Tensor) -> torch.Tensor:
+    def generate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         return self.generator(inputs)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:

@@ -1,4 +1,4 @@
-"""A LightningDataModule over one embedded synthetic paired task (no files needed)."""
+"""A LightningDataModule over one embedded synthetic task, paired or unpaired (no files needed)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,25 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from datamodules.synthetic import PAIRED_TASKS, generate_pairs
+from datamodules import synthetic
 from pbgan.errors import ConfigError
 
 DIRECTIONS = ("AtoB", "BtoA")
 
 
-class SyntheticPairedDataModule(pl.LightningDataModule):
+class SyntheticDataModule(pl.LightningDataModule):
     """Train and val splits of one synthetic task, generated once in memory from ``seed``.
 
     Train and val use disjoint sample indices, so val images are never trained on. Batches are
-    ``(input, target)`` already in the task's ``direction``.
+    ``(input, target)`` already in the task's ``direction``. ``paired=False`` draws inputs and
+    targets from independent layouts (no correspondence, as CycleGAN data); the inputs are the
+    same images as in the paired version.
     """
 
     def __init__(
         self,
         kind: str,
+        paired: bool = True,
         image_size: int = 64,
         train_size: int = 400,
         val_size: int = 32,
@@ -31,8 +34,9 @@ class SyntheticPairedDataModule(pl.LightningDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
-        if kind not in PAIRED_TASKS:
-            known = ", ".join(PAIRED_TASKS)
+        kinds = synthetic.PAIRED_TASKS + synthetic.STYLE_TASKS
+        if kind not in kinds:
+            known = ", ".join(kinds)
             raise ConfigError(f"synthetic task kind={kind!r} is not known: use one of {known}")
         if direction not in DIRECTIONS:
             raise ConfigError(f"direction={direction!r} is not known: use AtoB or BtoA")
@@ -40,6 +44,7 @@ class SyntheticPairedDataModule(pl.LightningDataModule):
             if value < 1:
                 raise ConfigError(f"data.{option}={value} must be at least 1")
         self.kind = kind
+        self.paired = bool(paired)
         self.image_size = image_size
         self.train_size = train_size
         self.val_size = val_size
@@ -53,7 +58,8 @@ class SyntheticPairedDataModule(pl.LightningDataModule):
         self._val: TensorDataset | None = None
 
     def _split(self, start: int, count: int) -> TensorDataset:
-        a, b = generate_pairs(self.kind, start, count, self.image_size, self.seed)
+        make = synthetic.generate_pairs if self.paired else synthetic.generate_unpaired
+        a, b = make(self.kind, start, count, self.image_size, self.seed)
         return TensorDataset(a, b) if self.direction == "AtoB" else TensorDataset(b, a)
 
     def setup(self, stage: str | None = None) -> None:

@@ -1,0 +1,115 @@
+"""Unpaired translation (CycleGAN): two lifelong generators, LSGAN, cycle and identity losses."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pbgan.lifelong.network import LifelongNet
+from pbgan.modules.base import LifelongGANModule, OptimConfig
+from pbgan.modules.image_pool import ImagePool
+from pbgan.modules.losses import GANLoss
+from pbgan.networks.patchgan import PatchGAN
+
+
+class CycleGANModule(LifelongGANModule):
+    """G_AB and G_BA are both lifelong, so every learned task runs in both directions.
+
+    Each task gets fresh discriminators D_A (judges A -> B outputs against real B, as in the
+    reference code's naming) and D_B, and fresh image pools.
+    """
+
+    directions = ("AtoB", "BtoA")
+
+    def __init__(
+        self,
+        g_ab: LifelongNet,
+        g_ba: LifelongNet,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        discriminator: dict | None = None,
+        gan_mode: str = "lsgan",
+        lambda_cycle: float = 10.0,
+        lambda_identity: float = 0.5,
+        pool_size: int = 50,
+        optim: OptimConfig | dict | None = None,
+    ) -> None:
+        super().__init__(optim)
+        self.g_ab = g_ab
+        self.g_ba = g_ba
+        self.input_nc = input_nc
+        self.output_nc = output_nc
+        self.discriminator_settings = dict(discriminator or {})
+        self.d_a: nn.Module | None = None
+        self.d_b: nn.Module | None = None
+        self.gan_loss = GANLoss(gan_mode)
+        self.lambda_cycle = lambda_cycle
+        # Identity maps need equal channel counts on both sides (reference: only then).
+        self.lambda_identity = lambda_identity if input_nc == output_nc else 0.0
+        self.pool_size = pool_size
+        self.pool_a = ImagePool(pool_size)
+        self.pool_b = ImagePool(pool_size)
+
+    def lifelong_nets(self) -> dict[str, LifelongNet]:
+        return {"g_ab": self.g_ab, "g_ba": self.g_ba}
+
+    def build_discriminators(self) -> None:
+        self.d_a = PatchGAN(self.output_nc, **self.discriminator_settings).to(self.device)
+        self.d_b = PatchGAN(self.input_nc, **self.discriminator_settings).to(self.device)
+        self.pool_a = ImagePool(self.pool_size)
+        self.pool_b = ImagePool(self.pool_size)
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        return itertools.chain(self.d_a.parameters(), self.d_b.parameters())
+
+    def generate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        return self.g_ab(inputs) if direction == "AtoB" else self.g_ba(inputs)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        real_a, real_b = batch
+        opt_g, opt_d = self.optimizers()
+        parts: dict[str, torch.Tensor] = {}
+        fakes: dict[str, torch.Tensor] = {}
+
+        def generator_loss() -> torch.Tensor:
+            fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
+            fakes.update(a=fake_a.detach(), b=fake_b.detach())
+            parts["g_gan_ab"] = self.gan_loss(self.d_a(fake_b), True)
+            parts["g_gan_ba"] = self.gan_loss(self.d_b(fake_a), True)
+            parts["cycle_a"] = F.l1_loss(self.g_ba(fake_b), real_a)
+            parts["cycle_b"] = F.l1_loss(self.g_ab(fake_a), real_b)
+            total = (
+                parts["g_gan_ab"]
+                + parts["g_gan_ba"]
+                + self.lambda_cycle * (parts["cycle_a"] + parts["cycle_b"])
+            )
+            if self.lambda_identity > 0:
+                parts["idt_a"] = F.l1_loss(self.g_ab(real_b), real_b)
+                parts["idt_b"] = F.l1_loss(self.g_ba(real_a), real_a)
+                total = total + self.lambda_cycle * self.lambda_identity * (parts["idt_a"] + parts["idt_b"])
+            return total
+
+        def discriminator_loss() -> torch.Tensor:
+            old_b, old_a = self.pool_b.query(fakes["b"]), self.pool_a.query(fakes["a"])
+            loss_a = 0.5 * (self.gan_loss(self.d_a(real_b), True) + self.gan_loss(self.d_a(old_b), False))
+            loss_b = 0.5 * (self.gan_loss(self.d_b(real_a), True) + self.gan_loss(self.d_b(old_a), False))
+            parts["d_a"], parts["d_b"] = loss_a, loss_b
+            return loss_a + loss_b
+
+        loss_g = self.optimize(opt_g, generator_loss)
+        loss_d = self.optimize(opt_d, discriminator_loss)
+        losses = {"g": loss_g, "d": loss_d, **{k: v.detach() for k, v in parts.items()}}
+        self.log_losses(losses, batch_size=real_a.shape[0])
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Per-epoch cycle-consistency error of the task being learned (there is no ground truth)."""
+        real_a, real_b = batch
+        cycle = F.l1_loss(self.g_ba(self.g_ab(real_a)), real_a) + F.l1_loss(
+            self.g_ab(self.g_ba(real_b)), real_b
+        )
+        self.log("val/cycle_l1", cycle / 2, prog_bar=True, batch_size=real_a.shape[0])
+        self.log_step(on_step=False, batch_size=real_a.shape[0])
