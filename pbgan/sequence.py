@@ -39,11 +39,17 @@ class TaskSpec:
 
     name: str
     domain: str
+    source_domain: str
     direction: str
     data: DictConfig
 
     def describe(self) -> dict[str, str]:
-        return {"name": self.name, "domain": self.domain, "direction": self.direction}
+        return {
+            "name": self.name,
+            "domain": self.domain,
+            "source_domain": self.source_domain,
+            "direction": self.direction,
+        }
 
 
 def task_specs(cfg: DictConfig) -> list[TaskSpec]:
@@ -55,6 +61,7 @@ def task_specs(cfg: DictConfig) -> list[TaskSpec]:
         TaskSpec(
             name=str(task.get("name", key)),
             domain=str(task.get("domain", key)),
+            source_domain=str(task.get("source_domain") or f"{task.get('name', key)}_input"),
             direction=str(task.get("direction", "AtoB")),
             data=task.data,
         )
@@ -82,15 +89,16 @@ def data_key(spec: TaskSpec) -> dict[str, Any]:
     }
 
 
-def collect_targets(loader: Any, limit: int) -> torch.Tensor:
-    """Up to ``limit`` target-domain images from a loader of (input, target) batches."""
-    images, seen = [], 0
-    for _, targets in loader:
-        images.append(targets)
-        seen += len(targets)
+def collect_images(loader: Any, limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to ``limit`` (inputs, targets) images from a loader of (input, target) batches."""
+    inputs, targets, seen = [], [], 0
+    for batch_inputs, batch_targets in loader:
+        inputs.append(batch_inputs)
+        targets.append(batch_targets)
+        seen += len(batch_targets)
         if seen >= limit:
             break
-    return torch.cat(images)[:limit]
+    return torch.cat(inputs)[:limit], torch.cat(targets)[:limit]
 
 
 class SequenceRunner:
@@ -145,17 +153,23 @@ class SequenceRunner:
 
     def _build_suite(self, datamodules: list[pl.LightningDataModule]) -> EvaluationSuite:
         metrics_cfg = self.cfg.metrics
-        classifier = ClassifierSettings(**OmegaConf.to_container(metrics_cfg.classifier, resolve=True))
+        options = OmegaConf.to_container(metrics_cfg.classifier, resolve=True)
+        source_classes = bool(options.pop("source_domains", True))
+        classifier = ClassifierSettings(**options)
         tasks = [
             TaskImages(
                 name=spec.name,
                 domain=spec.domain,
                 paired=bool(getattr(datamodule, "paired", True)),
-                train_targets=collect_targets(datamodule.train_dataloader(), classifier.train_images),
+                train_targets=train[1],
                 eval_targets=data.targets,
                 data_key=data_key(spec),
+                source_domain=spec.source_domain if source_classes else None,
+                train_inputs=train[0],
+                eval_inputs=data.inputs,
             )
             for spec, datamodule, data in zip(self.specs, datamodules, self.eval_sets)
+            for train in [collect_images(datamodule.train_dataloader(), classifier.train_images)]
         ]
         return EvaluationSuite(
             tasks,

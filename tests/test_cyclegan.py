@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
+from pbgan_testing import compose_config
 
 from pbgan.build import build_module
 from pbgan.lifelong import PiggybackFamily, PlainFamily
 from pbgan.modules.cyclegan import CycleGANModule
 from pbgan.networks.resnet import ResNetGenerator
 from pbgan.sequence import build_trainer, task_specs
-from pbgan_testing import compose_config
 
 CYCLE = ["model=cyclegan", "model.generator.ngf=4", "model.generator.n_blocks=1", "model.discriminator.ndf=4"]
 

@@ -18,10 +18,11 @@ SIZE = 32
 DOMAINS = {"labels2street": "street", "map2aerial": "aerial", "seg2facade": "facade", "edges2bag": "bag"}
 
 
-def task_images(kind: str, train: int = 100, held_out: int = 48) -> TaskImages:
-    _, train_b = generate_pairs(kind, 0, train, SIZE, 0)
-    _, eval_b = generate_pairs(kind, 1000, held_out, SIZE, 0)
-    return TaskImages(kind, DOMAINS[kind], True, train_b, eval_b, {"kind": kind, "size": SIZE})
+def task_images(kind: str, train: int = 100, held_out: int = 48, sources: bool = False) -> TaskImages:
+    train_a, train_b = generate_pairs(kind, 0, train, SIZE, 0)
+    eval_a, eval_b = generate_pairs(kind, 1000, held_out, SIZE, 0)
+    source = f"{kind}_input" if sources else None
+    return TaskImages(kind, DOMAINS[kind], True, train_b, eval_b, {"kind": kind}, source, train_a, eval_a)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,16 @@ def test_fid_of_real_images_is_far_below_noise_and_an_untrained_generator(
         assert real * 5 < noise, (task.name, real, noise)
         assert real * 3 < untrained, (task.name, real, untrained)
     assert suite.fid_key == "fid_domain"
+
+
+def test_input_domains_as_classes_make_an_identity_translation_miss(tmp_path: Path) -> None:
+    tasks = [task_images(kind, train=60, sources=True) for kind in PAIRED_TASKS]
+    settings = ClassifierSettings(width=16, epochs=6, train_images=60)
+    suite = EvaluationSuite(tasks, ["acc"], settings, tmp_path, None, seed=0, image_size=SIZE)
+    assert len(suite.domains) == 8 and suite.classifier_info["accuracy"] >= 0.95
+    for j, task in enumerate(tasks):
+        assert suite.accuracy(j, task.eval_targets) >= 0.9
+        assert suite.accuracy(j, task.eval_inputs) <= 0.1  # the input itself is not the target
 
 
 def test_classifier_is_cached_by_fingerprint(tasks: list[TaskImages], tmp_path: Path) -> None:

@@ -63,6 +63,23 @@ class TaskImages:
     train_targets: torch.Tensor  # real target-domain images the classifier learns from
     eval_targets: torch.Tensor  # held-out real targets: classifier accuracy, FID's real side, GT
     data_key: dict[str, Any]  # what identifies the task's data (for the classifier's cache key)
+    # The input domain as an extra classifier class: an output left looking like its input
+    # (or an untrained generator's) is then not counted as the target domain by default.
+    source_domain: str | None = None
+    train_inputs: torch.Tensor | None = None
+    eval_inputs: torch.Tensor | None = None
+
+    def labelled_sets(self, split: str) -> list[tuple[str, torch.Tensor]]:
+        """(domain, real images) of this task for the classifier: targets, and inputs if kept."""
+        targets, inputs = (
+            (self.train_targets, self.train_inputs)
+            if split == "train"
+            else (self.eval_targets, self.eval_inputs)
+        )
+        sets = [(self.domain, targets)]
+        if self.source_domain is not None and inputs is not None:
+            sets.append((self.source_domain, inputs))
+        return sets
 
 
 def paired_metrics(outputs: torch.Tensor, targets: torch.Tensor, names: tuple[str, ...]) -> dict[str, float]:
@@ -97,7 +114,9 @@ class EvaluationSuite:
             raise ConfigError(f"eval.metrics has unknown {unknown}: choose from {list(METRICS)}")
         self.tasks = tasks
         self.metrics = tuple(metrics)
-        self.domains = list(dict.fromkeys(task.domain for task in tasks))
+        targets = [task.domain for task in tasks]
+        sources = [task.source_domain for task in tasks if task.source_domain is not None]
+        self.domains = list(dict.fromkeys(targets + sources))
         self.batch_size = batch_size
         self.classifier_info: dict[str, Any] = {}
         self.classifier: DomainClassifier | None = None
@@ -169,9 +188,10 @@ class EvaluationSuite:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         images, targets = [], []
         for task in self.tasks:
-            chosen = task.train_targets[: settings.train_images]
-            images.append(chosen)
-            targets.append(torch.full((len(chosen),), labels[task.domain], dtype=torch.long))
+            for domain, real in task.labelled_sets("train"):
+                chosen = real[: settings.train_images]
+                images.append(chosen)
+                targets.append(torch.full((len(chosen),), labels[domain], dtype=torch.long))
         return torch.cat(images), torch.cat(targets)
 
     def _held_out_accuracy(
@@ -179,8 +199,9 @@ class EvaluationSuite:
     ) -> tuple[float, dict[str, float]]:
         correct: dict[str, list[float]] = {domain: [] for domain in self.domains}
         for task in self.tasks:
-            hits = predict(model, task.eval_targets, self.batch_size) == labels[task.domain]
-            correct[task.domain] += hits.float().tolist()
+            for domain, real in task.labelled_sets("eval"):
+                hits = predict(model, real, self.batch_size) == labels[domain]
+                correct[domain] += hits.float().tolist()
         per_domain = {domain: sum(hits) / len(hits) for domain, hits in correct.items() if hits}
         every = [hit for hits in correct.values() for hit in hits]
         return sum(every) / len(every), per_domain
