@@ -7,7 +7,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from pbgan.errors import ConfigError
-from pbgan.lifelong.family import make_family
+from pbgan.lifelong.family import PlainFamily, effective_ratio, make_family
 from pbgan.lifelong.network import LifelongNet
 from pbgan.modules.base import LifelongGANModule
 from pbgan.modules.cyclegan import CycleGANModule
@@ -57,10 +57,17 @@ def generator_settings(cfg: DictConfig, input_nc: int, output_nc: int) -> dict[s
         gen["num_downs"] = resolve_num_downs(gen.get("num_downs", "auto"), image_size)
     else:
         check_resnet_size(image_size, int(gen.get("n_downsampling", 2)))
+    method = dict(plain(cfg.method))
+    name = str(method.pop("name"))
+    width = float(method.pop("width", 1.0))
+    if not 0 < width <= 1:
+        raise ConfigError(f"method.width={width} must be in (0, 1]: the share of the generator's width")
+    gen["ngf"] = max(1, round(int(gen["ngf"]) * width))
     return {
         "arch": arch,
-        "method": str(cfg.method.name),
-        "ratio": float(cfg.ratio),
+        "method": name,
+        "ratio": effective_ratio(name, float(cfg.ratio)),
+        "method_options": method,
         "input_nc": input_nc,
         "output_nc": output_nc,
         **gen,
@@ -83,11 +90,23 @@ def module_settings(cfg: DictConfig, input_nc: int, output_nc: int) -> dict[str,
 def build_generator(settings: dict[str, Any]) -> LifelongNet:
     """A lifelong generator from :func:`generator_settings` output."""
     options = dict(settings)
-    family = make_family(options.pop("method"), options.pop("ratio"))
+    family = make_family(options.pop("method"), options.pop("ratio"), **options.pop("method_options", {}))
     arch = options.pop("arch")
     if arch not in ARCHS:
         raise ConfigError(f"model.generator.arch={arch!r} is not known: use one of {', '.join(ARCHS)}")
     return ARCHS[arch](family, **options)
+
+
+def standalone_parameters(settings: dict[str, dict[str, Any]], full_ngf: int) -> int:
+    """Parameters of one ordinary full-width model of the module's generators (the unit every
+    method's storage is compared with)."""
+    total = 0
+    for entry in settings.values():
+        options = {k: v for k, v in entry.items() if k not in ("method", "ratio", "method_options", "arch")}
+        options["ngf"] = full_ngf
+        net = ARCHS[entry["arch"]](PlainFamily(), **options)
+        total += sum(p.numel() for p in net.parameters())
+    return total
 
 
 def build_module(cfg: DictConfig, input_nc: int = 3, output_nc: int = 3) -> LifelongGANModule:

@@ -42,7 +42,7 @@ class ContinualResults:
 
     tasks: list[str]
     domains: list[str]
-    ratio: float
+    ratio: float | None
     method: str
     seed: int
     model: str
@@ -53,6 +53,8 @@ class ContinualResults:
     per_task_bytes: list[int] = field(default_factory=list)
     bank_sizes: dict[str, list[int]] = field(default_factory=dict)
     task_seconds: list[float] = field(default_factory=list)
+    width: float = 1.0
+    standalone_params: int | None = None  # one ordinary full-width model; default: task 1's storage
     classifier: dict[str, Any] = field(default_factory=dict)
     higher_is_better: dict[str, bool] = field(default_factory=dict)
 
@@ -85,14 +87,17 @@ class ContinualResults:
             self.bank_sizes.setdefault(layer, []).append(rows)
 
     def to_dict(self) -> dict[str, Any]:
-        standalone = self.per_task_params[0] if self.per_task_params else 0
-        standalone_bytes = self.per_task_bytes[0] if self.per_task_bytes else 0
+        first = self.per_task_params[0] if self.per_task_params else 0
+        standalone = self.standalone_params or first
+        first_bytes = self.per_task_bytes[0] if self.per_task_bytes else 0
+        standalone_bytes = first_bytes * standalone // first if first else 0
         learned = self.completed
         return {
             "tasks": self.tasks,
             "domains": self.domains,
             "ratio": self.ratio,
             "method": self.method,
+            "width": self.width,
             "seed": self.seed,
             "model": self.model,
             "completed_tasks": learned,

@@ -14,16 +14,18 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger
 
-from pbgan.build import build_module, module_settings
+from pbgan.build import build_module, module_settings, standalone_parameters
 from pbgan.callbacks import TaskEndCallback
 from pbgan.config import validate_config
 from pbgan.errors import ConfigError, PbganError
 from pbgan.evaluation import TaskEvalSet, max_abs_change, save_sample_grid, translate_all
 from pbgan.io import write_json, write_text
+from pbgan.lifelong.family import effective_ratio
 from pbgan.lifelong_file import FILE_NAME, save_lifelong_file
 from pbgan.loggers import build_loggers, close_loggers, log_config, log_stage
 from pbgan.metrics import HIGHER_IS_BETTER, ClassifierSettings, EvaluationSuite, TaskImages
@@ -79,6 +81,28 @@ def build_trainer(cfg: DictConfig, out_dir: Path, loggers: list[Logger]) -> pl.T
     )
 
 
+def instantiate_data(spec: TaskSpec) -> pl.LightningDataModule:
+    """The task's datamodule; a user-facing error inside it surfaces as itself, not Hydra's wrapper."""
+    try:
+        return instantiate(spec.data)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, PbganError):
+            raise cause from None
+        raise
+
+
+def check_channels(specs: list[TaskSpec], datamodules: list[pl.LightningDataModule]) -> None:
+    """One generator serves every task, so every task must agree on its input and output channels."""
+    channels = [(dm.input_nc, dm.output_nc) for dm in datamodules]
+    if len(set(channels)) > 1:
+        listing = ", ".join(f"{spec.name}: {i} -> {o}" for spec, (i, o) in zip(specs, channels))
+        raise ConfigError(
+            f"the tasks of this sequence disagree on channels ({listing}): one generator learns them all, "
+            "so set the same input_nc/output_nc in every task's data node"
+        )
+
+
 def data_key(spec: TaskSpec) -> dict[str, Any]:
     """What identifies a task's data, without loader settings (the classifier cache key)."""
     data = OmegaConf.to_container(spec.data, resolve=True)
@@ -112,7 +136,8 @@ class SequenceRunner:
         self.results = ContinualResults(
             tasks=[spec.name for spec in self.specs],
             domains=[spec.domain for spec in self.specs],
-            ratio=float(cfg.ratio),
+            ratio=effective_ratio(str(cfg.method.name), float(cfg.ratio)),
+            width=float(cfg.method.get("width", 1.0)),
             method=str(cfg.method.name),
             seed=int(cfg.seed),
             model=str(cfg.model.name),
@@ -127,17 +152,19 @@ class SequenceRunner:
         cfg = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        datamodules = [instantiate(spec.data) for spec in self.specs]  # fail fast on bad data
+        datamodules = [instantiate_data(spec) for spec in self.specs]  # fail fast on bad data
         for spec, datamodule in zip(self.specs, datamodules):
             datamodule.setup("fit")
             self.eval_sets.append(
                 TaskEvalSet.from_loader(spec.name, datamodule.val_dataloader(), int(cfg.eval.num_images))
             )
+        check_channels(self.specs, datamodules)
         self.suite = self._build_suite(datamodules)
         self.results.classifier = self.suite.classifier_info
         first = datamodules[0]
         module = build_module(cfg, first.input_nc, first.output_nc)
         settings = module_settings(cfg, first.input_nc, first.output_nc)
+        self.results.standalone_params = standalone_parameters(settings, int(cfg.model.generator.ngf))
         self.loggers = build_loggers(cfg, self.out_dir)
         log_config(self.loggers, cfg)
         success = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from pbgan.errors import ConfigError
-from pbgan.lifelong.layers import PiggybackConv, TaskNorm, check_ratio
+from pbgan.lifelong.layers import MaskedConv, PiggybackConv, TaskNorm, check_ratio
 
 NORMS = ("batch", "instance")
 
@@ -97,11 +97,97 @@ class PiggybackFamily(LayerFamily):
         return TaskNorm(kind, channels)
 
 
-METHODS = ("piggyback",)
+class FullFamily(LayerFamily):
+    """A standalone model per task: every layer has all-new filters for every task, no bank."""
+
+    def conv(self, c_in, c_out, k, s=1, p=0, bias=True, task_specific=False):
+        return PiggybackConv(c_in, c_out, k, s, p, bias=bias, task_specific=True)
+
+    def deconv(self, c_in, c_out, k, s=1, p=0, output_padding=0, bias=True, task_specific=False):
+        return PiggybackConv(
+            c_in, c_out, k, s, p, output_padding, bias=bias, transposed=True, task_specific=True
+        )
+
+    def norm(self, kind, channels):
+        check_norm(kind)
+        return TaskNorm(kind, channels)
 
 
-def make_family(method: str, ratio: float) -> LayerFamily:
-    """The layer family of a method named in the config."""
+class FineTuneFamily(PlainFamily):
+    """Sequential fine-tuning (SFT): one shared model trained task after task; only the
+    task-specific layers (the last layer) are per task. It forgets: that is what it measures."""
+
+    def conv(self, c_in, c_out, k, s=1, p=0, bias=True, task_specific=False):
+        if task_specific:
+            return PiggybackConv(c_in, c_out, k, s, p, bias=bias, task_specific=True)
+        return super().conv(c_in, c_out, k, s, p, bias)
+
+    def deconv(self, c_in, c_out, k, s=1, p=0, output_padding=0, bias=True, task_specific=False):
+        if task_specific:
+            return PiggybackConv(
+                c_in, c_out, k, s, p, output_padding, bias=bias, transposed=True, task_specific=True
+            )
+        return super().deconv(c_in, c_out, k, s, p, output_padding, bias)
+
+
+class MaskFamily(LayerFamily):
+    """Mallya et al. (ECCV 2018): frozen task-1 weights, a learned binary mask per later task,
+    per-task bias, norm and last layer."""
+
+    def __init__(self, threshold: float = 5e-3, init_score: float = 1e-2) -> None:
+        self.threshold, self.init_score = threshold, init_score
+
+    def conv(self, c_in, c_out, k, s=1, p=0, bias=True, task_specific=False):
+        if task_specific:
+            return PiggybackConv(c_in, c_out, k, s, p, bias=bias, task_specific=True)
+        return MaskedConv(
+            c_in, c_out, k, s, p, bias=bias, threshold=self.threshold, init_score=self.init_score
+        )
+
+    def deconv(self, c_in, c_out, k, s=1, p=0, output_padding=0, bias=True, task_specific=False):
+        if task_specific:
+            return PiggybackConv(
+                c_in, c_out, k, s, p, output_padding, bias=bias, transposed=True, task_specific=True
+            )
+        return MaskedConv(
+            c_in,
+            c_out,
+            k,
+            s,
+            p,
+            output_padding,
+            bias=bias,
+            transposed=True,
+            threshold=self.threshold,
+            init_score=self.init_score,
+        )
+
+    def norm(self, kind, channels):
+        check_norm(kind)
+        return TaskNorm(kind, channels)
+
+
+METHODS = ("piggyback", "pf", "full", "sft", "mask")
+# Methods whose share of new filters is fixed by the method itself, whatever ``ratio`` says.
+FIXED_RATIOS = {"pf": 0.0}
+
+
+def effective_ratio(method: str, ratio: float) -> float | None:
+    """The share of new filters a method really uses (None where it has no such notion)."""
     if method == "piggyback":
-        return PiggybackFamily(ratio)
+        check_ratio(ratio)
+        return float(ratio)
+    return FIXED_RATIOS.get(method)
+
+
+def make_family(method: str, ratio: float | None = None, **options: float) -> LayerFamily:
+    """The layer family of a method named in the config."""
+    if method in ("piggyback", "pf"):
+        return PiggybackFamily(effective_ratio(method, ratio if ratio is not None else 0.0))
+    if method == "full":
+        return FullFamily()
+    if method == "sft":
+        return FineTuneFamily()
+    if method == "mask":
+        return MaskFamily(**options)
     raise ConfigError(f"method={method!r} is not known: use one of {', '.join(METHODS)}")

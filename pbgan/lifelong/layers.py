@@ -77,6 +77,15 @@ class LifelongLayer(nn.Module):
         """Buffers (running statistics) that belong to ``task`` alone."""
         return []
 
+    def stored_counts(self, task: int) -> tuple[int, int]:
+        """(parameters, bytes) that ``task`` adds to what the method must keep.
+
+        Parameters count as the reference tables do (no running statistics); bytes include them.
+        """
+        params = self.task_parameters(task)
+        tensors = params + self.task_buffers(task)
+        return sum(p.numel() for p in params), sum(t.numel() * t.element_size() for t in tensors)
+
     def _create_task(self, task: int) -> None:
         raise NotImplementedError
 
@@ -252,3 +261,78 @@ class TaskNorm(LifelongLayer):
 
     def extra_repr(self) -> str:
         return f"{self.kind}, {self.channels}, tasks={self.num_tasks}"
+
+
+class MaskedConv(LifelongLayer):
+    """Mallya et al.'s binary masks: task 0 learns the weights, later tasks learn which to keep.
+
+    Task 0 trains an ordinary weight W (then frozen forever). Task t >= 1 learns a real-valued
+    score per weight, initialised to ``init_score``; its weight is ``W * (score > threshold)``
+    with a straight-through gradient to the scores. Every task has its own bias. What a later
+    task must store is one bit per weight plus its bias (see :meth:`stored_counts`).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        output_padding: int = 0,
+        bias: bool = True,
+        transposed: bool = False,
+        threshold: float = 5e-3,
+        init_score: float = 1e-2,
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.transposed, self.has_bias = transposed, bias
+        self.threshold, self.init_score = threshold, init_score
+        shape = (in_channels, out_channels) if transposed else (out_channels, in_channels)
+        self.weight = nn.Parameter(torch.randn(*shape, kernel_size, kernel_size) * INIT_STD)
+        self.scores = nn.ParameterList()
+        self.biases = nn.ParameterList()
+
+    def _create_task(self, task: int) -> None:
+        device = self.weight.device
+        fill = self.init_score if task > 0 else 0.0
+        shape = self.weight.shape if task > 0 else (0,)
+        self.scores.append(nn.Parameter(torch.full(shape, fill, device=device)))
+        if self.has_bias:
+            self.biases.append(nn.Parameter(torch.zeros(self.out_channels, device=device)))
+
+    def task_parameters(self, task: int) -> list[nn.Parameter]:
+        params = [self.weight] if task == 0 else [self.scores[task]]
+        if self.has_bias:
+            params.append(self.biases[task])
+        return params
+
+    def mask(self, task: int) -> torch.Tensor:
+        """The binary mask of ``task`` in the forward pass, the identity gradient in the backward."""
+        scores = self.scores[task]
+        hard = (scores > self.threshold).to(scores.dtype)
+        return hard + scores - scores.detach()
+
+    def task_weight(self, task: int) -> torch.Tensor:
+        return self.weight if task == 0 else self.weight * self.mask(task)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        task = self.active
+        bias = self.biases[task] if self.has_bias else None
+        weight = self.task_weight(task)
+        if self.transposed:
+            return F.conv_transpose2d(x, weight, bias, self.stride, self.padding, self.output_padding)
+        return F.conv2d(x, weight, bias, self.stride, self.padding)
+
+    def stored_counts(self, task: int) -> tuple[int, int]:
+        if task == 0:
+            return super().stored_counts(task)
+        bits = self.weight.numel()
+        bias = self.biases[task].numel() if self.has_bias else 0
+        return bias + math.ceil(bits / 32), 4 * bias + math.ceil(bits / 8)
+
+    def extra_repr(self) -> str:
+        kind = "transposed, " if self.transposed else ""
+        return f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, {kind}tasks={self.num_tasks}"

@@ -76,13 +76,31 @@ class LifelongNet(nn.Module):
             b for _, layer in self.lifelong_layers() for b in layer.task_buffers(task)
         ]
 
+    def shared_tensors(self) -> list[torch.Tensor]:
+        """Parameters and buffers outside every lifelong layer: one copy serves (and drifts for)
+        all tasks, as in sequential fine-tuning. Stored once, counted with task 0."""
+        inside = {
+            id(t) for _, layer in self.lifelong_layers() for t in [*layer.parameters(), *layer.buffers()]
+        }
+        return [t for t in [*self.parameters(), *self.buffers()] if id(t) not in inside]
+
+    def stored_counts(self, task: int) -> tuple[int, int]:
+        """(parameters, bytes) task ``task`` adds: DESIGN section 1's formula for piggyback."""
+        params = sum(layer.stored_counts(task)[0] for _, layer in self.lifelong_layers())
+        size = sum(layer.stored_counts(task)[1] for _, layer in self.lifelong_layers())
+        if task == 0:
+            shared = self.shared_tensors()
+            params += sum(t.numel() for t in shared if isinstance(t, nn.Parameter))
+            size += sum(t.numel() * t.element_size() for t in shared)
+        return params, size
+
     def stored_parameters(self, task: int) -> int:
         """Parameters task ``task`` adds to the lifelong model (DESIGN section 1 formula)."""
-        return sum(p.numel() for p in self.task_parameters(task))
+        return self.stored_counts(task)[0]
 
     def stored_bytes(self, task: int) -> int:
-        """Bytes task ``task`` adds to the lifelong model file, running statistics included."""
-        return sum(t.numel() * t.element_size() for t in self.task_tensors(task))
+        """Bytes task ``task`` adds to the lifelong model, running statistics included."""
+        return self.stored_counts(task)[1]
 
     def bank_sizes(self) -> dict[str, int]:
         """Current bank rows M per shareable layer (0 before the first task ends)."""
