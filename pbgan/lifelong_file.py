@@ -28,6 +28,7 @@ def save_lifelong_file(
     settings: dict[str, dict[str, Any]],
     tasks: list[dict[str, str]],
     results: dict[str, Any],
+    image_size: int,
 ) -> Path:
     """Write the learned tasks of ``module``: ``settings`` rebuilds each lifelong net by name."""
     payload = {
@@ -35,6 +36,7 @@ def save_lifelong_file(
         "version": FORMAT_VERSION,
         "model": type(module).__name__,
         "frozen_tasks": module.frozen_tasks,
+        "image_size": image_size,
         "tasks": tasks[: module.frozen_tasks],
         "generators": {
             name: {
@@ -77,3 +79,39 @@ def restore_generator(entry: dict[str, Any], frozen_tasks: int) -> LifelongNet:
     net.rebuild_derived()
     net.eval()
     return net
+
+
+def resolve_task(payload: dict[str, Any], task: str | int) -> int:
+    """A task's index from its name or its 1-based number in the file's sequence."""
+    names = [entry["name"] for entry in payload["tasks"]]
+    if str(task) in names:
+        return names.index(str(task))
+    if str(task).isdigit() and 1 <= int(task) <= len(names):
+        return int(task) - 1
+    listing = ", ".join(f"{i + 1}:{name}" for i, name in enumerate(names))
+    raise PbganError(f"task {task!r} is not in this model file: use a name or number from {listing}")
+
+
+def generator_name(payload: dict[str, Any], direction: str) -> str:
+    """Which stored generator translates in ``direction`` (AtoB: the task's own direction)."""
+    names = list(payload["generators"])
+    if direction not in ("AtoB", "BtoA"):
+        raise PbganError(f"direction={direction!r} is not known: use AtoB or BtoA")
+    if names == ["generator"]:
+        if direction == "BtoA":
+            raise PbganError("this is a pix2pix model: it translates only in its tasks' own direction (AtoB)")
+        return "generator"
+    return "g_ab" if direction == "AtoB" else "g_ba"
+
+
+def load_task_generator(
+    path: str | Path, task: str | int, direction: str = "AtoB"
+) -> tuple[LifelongNet, int, dict]:
+    """The lifelong generator of ``path`` that serves ``task`` in ``direction``, set to that task."""
+    payload = load_lifelong_file(path)
+    index = resolve_task(payload, task)
+    net = restore_generator(
+        payload["generators"][generator_name(payload, direction)], payload["frozen_tasks"]
+    )
+    net.set_task(index)
+    return net, index, payload

@@ -168,7 +168,7 @@ class Run:
     @property
     def label(self) -> str:
         parts = [self.method]
-        if self.width is not None:
+        if self.width not in (None, 1.0):
             parts.append(f"width {_number(self.width)}")
         if self.ratio is not None:
             parts.append(f"ratio {_number(self.ratio)}")
@@ -178,6 +178,11 @@ class Run:
     def final(self, metric: str) -> float | None:
         """Final average of a metric over all tasks (the mean of the matrix's last row)."""
         return (self.summary.get(metric) or {}).get("final_average")
+
+    def last(self, metric: str) -> float | None:
+        """The last learned task's metric right after learning it (the ablations' "task 2" figure)."""
+        matrix, stage = self.matrix.get(metric), self.completed_tasks - 1
+        return matrix[stage][stage] if matrix and stage >= 0 else None
 
     def bwt(self, metric: str) -> float | None:
         return (self.summary.get(metric) or {}).get("bwt")
@@ -201,11 +206,13 @@ class Run:
         return max(cells) if cells else None
 
     def new_task_share(self) -> float | None:
-        """Mean parameters each task after the first stores, as a share of the first (a whole model)."""
+        """Mean parameters each task after the first stores, over one standalone model (the model
+        results.json's ``standalone_total`` counts T of: full width, also for narrower ``full`` runs)."""
         per_task = self.params.get("per_task") or []
-        if len(per_task) < 2 or not per_task[0]:
+        standalone = self.params.get("standalone_total")
+        if len(per_task) < 2 or not standalone:
             return None
-        return statistics.mean(per_task[1:]) / per_task[0]
+        return statistics.mean(per_task[1:]) / (standalone / len(per_task))
 
     def bytes_share(self) -> float | None:
         stored, standalone = self.params.get("stored_bytes_total"), self.params.get("standalone_bytes_total")
@@ -440,6 +447,8 @@ def _group_row(group: list[Run], fid_keys: list[str], with_l1: bool) -> Row:
         _stat_columns(row, key, (run.final(key) for run in group))
     if with_l1:
         _stat_columns(row, "l1", (run.final("l1") for run in group))
+    for metric in ["acc", *fid_keys]:
+        _stat_columns(row, f"last_{metric}", (run.last(metric) for run in group))
     _stat_columns(row, "stored_params", (run.params.get("stored_total") for run in group), std=False)
     _stat_columns(row, "standalone_params", (run.params.get("standalone_total") for run in group), std=False)
     _stat_columns(row, "stored_share", (run.params.get("stored_share") for run in group), std=False)
@@ -475,8 +484,9 @@ def methods_table(runs: Iterable[Run]) -> list[Row]:
 
     Seeds are averaged: each averaged column ``X`` has ``X_std`` beside it (the sample standard
     deviation, None for one run), ``n`` counts the runs and ``seeds`` lists them. Acc, FID and
-    L1 are final averages over the tasks; ``stored_share`` is stored parameters over T standalone
-    models; ``new_task_share`` the mean parameters a later task stores over a whole model;
+    L1 are final averages over the tasks; ``last_*`` the last task's value right after learning it
+    (the ablations' figure); ``stored_share`` is stored parameters over T standalone
+    models; ``new_task_share`` the mean parameters a later task stores over one standalone model;
     ``output_change`` the largest max-abs change of an old task's outputs. Runs that did not learn
     every task are left out with a warning."""
     runs = _complete(runs, "methods table")
@@ -515,19 +525,29 @@ def ratio_table(runs: Iterable[Run]) -> list[Row]:
 
     One row per (series, ratio), series being everything else of the configuration; a series
     with a single ratio is left out."""
-    rows = methods_table(runs)
+    return ratio_rows(methods_table(runs))
+
+
+def ratio_columns(methods: list[Row]) -> list[str]:
+    """The ratio table's columns for these methods-table rows (FID first, then Acc, then storage)."""
+    present = set(methods[0]) if methods else set(RATIO_COLUMNS)
+    columns = [column for column in RATIO_COLUMNS if column in present]
+    fid_columns = [column for key in FID_KEYS for column in (key, f"{key}_std") if column in present]
+    at = columns.index("acc")
+    return columns[:at] + fid_columns + columns[at:]
+
+
+def ratio_rows(methods: list[Row]) -> list[Row]:
+    """The ratio table from rows of methods_table."""
     series: dict[tuple, list[Row]] = {}
-    for row in rows:
+    for row in methods:
         key = (row["task_seq"], row["model"], row["method"], row["width"], row["overrides"])
         series.setdefault(key, []).append(row)
-    fid_columns = [column for key in FID_KEYS for column in (key, f"{key}_std") if rows and column in rows[0]]
-    columns = [c for c in RATIO_COLUMNS if not rows or c in rows[0]]
-    columns[columns.index("acc") : columns.index("acc")] = fid_columns
+    columns = ratio_columns(methods)
     table = []
     for members in series.values():
         if len({row["ratio"] for row in members}) < 2:
             continue
-        # A series split by FID kind (inception vs domain) still reads as one series of rows.
         for row in sorted(members, key=lambda r: (r["ratio"] is None, r["ratio"] or 0.0)):
             table.append({column: row.get(column) for column in columns})
     return table
@@ -591,6 +611,9 @@ LABELS = {
     "fid_domain": "FID (domain) ↓",
     "fid_inception": "FID (Inception) ↓",
     "l1": "L1 ↓",
+    "last_acc": "Acc last task ↑",
+    "last_fid_domain": "FID (domain) last task ↓",
+    "last_fid_inception": "FID (Inception) last task ↓",
     "stored_params": "stored params",
     "standalone_params": "standalone params",
     "stored_share": "share of standalone",
@@ -686,8 +709,25 @@ def _hide(row: Row, columns: Iterable[str]) -> Row:
     return {key: value for key, value in row.items() if key not in columns}
 
 
-def report_markdown(runs: list[Run], title: str = "pbgan report") -> str:
-    """The whole report as markdown: methods table, ratio table, per-run matrices."""
+def markdown_rows(rows: list[Row]) -> list[Row]:
+    """Rows for the page: the widest CSV-only columns out, and ``width`` when every run is full width."""
+    hidden = list(MARKDOWN_HIDDEN)
+    if all(row.get("width") in (None, 1.0) for row in rows):
+        hidden.append("width")
+    return [_hide(row, hidden) for row in rows]
+
+
+def report_markdown(
+    runs: list[Run],
+    title: str = "pbgan report",
+    methods: list[Row] | None = None,
+    ratios: list[Row] | None = None,
+) -> str:
+    """The whole report as markdown: methods table, ratio table, per-run matrices.
+
+    ``methods`` and ``ratios`` are the tables when already made (else they are made here)."""
+    methods = methods_table(runs) if methods is None else methods
+    ratios = ratio_rows(methods) if ratios is None else ratios
     complete = [run for run in runs if run.complete]
     fid_keys = _fid_keys(runs)
     parts = [f"# {title}", ""]
@@ -703,22 +743,18 @@ def report_markdown(runs: list[Run], title: str = "pbgan report") -> str:
         "",
         "## Methods",
         "",
-        "Final averages over the tasks after the last one; mean ± std over seeds (n runs). "
-        "Acc and BWT Acc: higher is better; FID, L1 and forgetting: lower is better (forgetting 0: "
-        "nothing forgotten). share of standalone: stored generator parameters over T standalone "
-        "models; per new task / model: parameters each later task stores over a whole model.",
+        "Acc, FID and L1: final averages over the tasks after the last one; 'last task': the "
+        "last task's value right after learning it. Mean ± std over seeds (n runs). Acc and BWT "
+        "Acc: higher is better; FID, L1 and forgetting: lower is better (forgetting 0: nothing "
+        "forgotten). share of standalone: stored generator parameters over T standalone models; "
+        "per new task / model: parameters each later task stores over one standalone model.",
         "",
-        to_markdown([_hide(row, MARKDOWN_HIDDEN) for row in methods_table(runs)]),
+        to_markdown(markdown_rows(methods)),
         "",
         "## Against ratio",
         "",
     ]
-    ratios = ratio_table(runs)
-    parts.append(
-        to_markdown([_hide(row, MARKDOWN_HIDDEN) for row in ratios])
-        if ratios
-        else "_No runs differ only in ratio._"
-    )
+    parts.append(to_markdown(markdown_rows(ratios)) if ratios else "_No runs differ only in ratio._")
     parts += ["", "## Continual matrices", "", "Rows: after learning task i; columns: task j.", ""]
     for run in runs:
         state = "" if run.complete else f" (learned {run.completed_tasks} of {len(run.tasks)} tasks)"
@@ -771,12 +807,13 @@ def write_report(directory: str | Path, out: str | Path | None = None) -> Report
         raise PbganError(
             f"{out}: cannot create the report folder ({error}); pick another with --out"
         ) from error
-    markdown = report_markdown(runs, title=f"pbgan report: {directory}")
     methods = methods_table(runs)
+    ratios = ratio_rows(methods)
+    markdown = report_markdown(runs, f"pbgan report: {directory}", methods, ratios)
     tables = {
         "report.md": markdown,
         "methods.csv": csv_text(methods),
-        "ratio.csv": csv_text(ratio_table(runs)),
+        "ratio.csv": csv_text(ratios, ratio_columns(methods)),
         "runs.csv": csv_text(runs_table(runs)),
         "matrices.csv": csv_text(matrix_rows(runs)),
     }

@@ -298,7 +298,12 @@ class SequenceRunner:
         write_json(self.out_dir / "results.json", results)
         write_text(self.out_dir / "results.csv", csv_text(self.results.tidy_rows()))
         save_lifelong_file(
-            self.out_dir / FILE_NAME, module, settings, [s.describe() for s in self.specs], results
+            self.out_dir / FILE_NAME,
+            module,
+            settings,
+            [s.describe() for s in self.specs],
+            results,
+            int(self.cfg.data.image_size),
         )
 
     def _print_summary(self) -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from pbgan_testing import compose_config
 
 from pbgan.build import build_module
 from pbgan.lifelong.layers import MaskedConv
 from pbgan.sequence import run_sequence
-from pbgan_testing import compose_config
 
 TWO_TASKS = ["~task_seq.tasks.seg2facade", "~task_seq.tasks.edges2bag", "trainer.max_epochs=2"]
 CYCLE = ["model=cyclegan", "model.generator.ngf=4", "model.generator.n_blocks=1", "model.discriminator.ndf=4"]

@@ -1,0 +1,103 @@
+"""``python -m pbgan.export MODEL --task NAME``: one task as a standalone generator.
+
+The task's weights are composed into plain conv layers (no bank, no task switch) and written as
+TorchScript and/or ONNX; the exported model's outputs are checked against the lifelong model's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from pbgan.errors import PbganError
+from pbgan.io import atomic_write
+from pbgan.lifelong.standalone import standalone_network
+from pbgan.lifelong_file import generator_name, load_task_generator
+
+FORMATS = ("torchscript", "onnx")
+
+
+def export_task(
+    model: str | Path,
+    task: str,
+    out_dir: str | Path,
+    formats: tuple[str, ...] = FORMATS,
+    direction: str = "AtoB",
+    image_size: int | None = None,
+) -> dict[str, tuple[Path, float]]:
+    """Write the task's standalone generator in each format; returns path and max |difference|."""
+    net, index, payload = load_task_generator(model, task, direction)
+    size = image_size or int(payload.get("image_size", 256))
+    channels = int(payload["generators"][generator_name(payload, direction)]["settings"]["input_nc"])
+    plain = standalone_network(net, index)
+    example = torch.rand(1, channels, size, size) * 2 - 1
+    with torch.no_grad():
+        expected = net.eval()(example)
+    name = payload["tasks"][index]["name"]
+    out_dir = Path(out_dir)
+    written: dict[str, tuple[Path, float]] = {}
+    for fmt in formats:
+        if fmt == "torchscript":
+            path = out_dir / f"{name}_{direction}.torchscript.pt"
+            traced = torch.jit.trace(plain, example)
+            atomic_write(path, lambda tmp, traced=traced: torch.jit.save(traced, str(tmp)))
+            actual = torch.jit.load(str(path))(example)
+        elif fmt == "onnx":
+            path = out_dir / f"{name}_{direction}.onnx"
+            actual = export_onnx(plain, example, path)
+        else:
+            raise PbganError(f"format {fmt!r} is not known: use {', '.join(FORMATS)}")
+        written[fmt] = (path, float((actual - expected).abs().max()))
+    return written
+
+
+def export_onnx(plain: torch.nn.Module, example: torch.Tensor, path: Path) -> torch.Tensor:
+    """ONNX export checked with onnxruntime (both from the optional extra ``pip install .[onnx]``)."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise PbganError('ONNX export needs the optional extra: pip install -e ".[onnx]"') from error
+
+    def write(tmp: Path) -> None:
+        torch.onnx.export(
+            plain,
+            (example,),
+            str(tmp),
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            dynamo=False,
+        )
+
+    atomic_write(path, write)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return torch.from_numpy(session.run(None, {"input": example.numpy()})[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pbgan.export", description=__doc__)
+    parser.add_argument("model", help="a lifelong model file (lifelong.pt of a run)")
+    parser.add_argument("--task", required=True, help="task name or 1-based number")
+    parser.add_argument("--out", default="exported", help="output folder (default: exported)")
+    parser.add_argument("--format", choices=[*FORMATS, "all"], default="all")
+    parser.add_argument("--direction", default="AtoB", help="AtoB, or BtoA for CycleGAN tasks")
+    parser.add_argument(
+        "--image-size", type=int, default=None, help="example input size (default: training size)"
+    )
+    args = parser.parse_args(argv)
+    formats = FORMATS if args.format == "all" else (args.format,)
+    try:
+        written = export_task(args.model, args.task, args.out, formats, args.direction, args.image_size)
+    except PbganError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for fmt, (path, diff) in written.items():
+        print(f"{fmt}: {path} (max |output - lifelong output| = {diff:.2e})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""``python -m pbgan.generate MODEL --task NAME --input PATH --output DIR``: translate images.
+
+Any learned task of a lifelong model file, an image or a folder of images in, one PNG per input
+out (same stem), in batches with a progress bar, on the GPU when there is one; CycleGAN tasks in
+either direction (``--direction BtoA``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms import functional as TF
+from torchvision.utils import save_image
+from tqdm import tqdm
+
+from pbgan.errors import PbganError
+from pbgan.io import atomic_write
+from pbgan.lifelong_file import generator_name, load_task_generator
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def list_images(source: Path) -> list[Path]:
+    """The image files of ``source`` (a file or a folder, not recursive), sorted."""
+    if not source.exists():
+        raise PbganError(f"input {source} does not exist")
+    if source.is_file():
+        return [source]
+    images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise PbganError(f"input folder {source} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return images
+
+
+def load_image(path: Path, channels: int, size: int) -> torch.Tensor:
+    """An image as the model saw them in training: resized to ``size``, scaled to [-1, 1]."""
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.resize((size, size), Image.BICUBIC)
+            return TF.to_tensor(image) * 2 - 1
+    except (UnidentifiedImageError, OSError) as error:
+        raise PbganError(f"cannot read image {path}: {error}") from error
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def generate(
+    model: str | Path,
+    task: str,
+    source: str | Path,
+    output: str | Path,
+    direction: str = "AtoB",
+    batch_size: int = 8,
+    device: str = "auto",
+    image_size: int | None = None,
+) -> list[Path]:
+    """Translate every image of ``source`` with ``task``; returns the written paths."""
+    net, _, payload = load_task_generator(model, task, direction)
+    settings = payload["generators"][generator_name(payload, direction)]["settings"]
+    size = image_size or int(payload.get("image_size", 256))
+    images = list_images(Path(source))
+    target = pick_device(device)
+    net = net.to(target).eval()
+    out_dir = Path(output)
+    written = []
+    for start in tqdm(range(0, len(images), batch_size), desc=f"generate {task}", unit="batch"):
+        paths = images[start : start + batch_size]
+        batch = torch.stack([load_image(p, int(settings["input_nc"]), size) for p in paths]).to(target)
+        for path, result in zip(paths, net(batch).cpu()):
+            destination = out_dir / f"{path.stem}.png"
+            unit = (result + 1) / 2
+            atomic_write(destination, lambda tmp, unit=unit: save_image(unit, tmp, format="png"))
+            written.append(destination)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pbgan.generate", description=__doc__)
+    parser.add_argument("model", help="a lifelong model file (lifelong.pt of a run)")
+    parser.add_argument("--task", required=True, help="task name or 1-based number")
+    parser.add_argument("--input", required=True, help="an image or a folder of images")
+    parser.add_argument("--output", required=True, help="folder for the translated PNGs")
+    parser.add_argument("--direction", default="AtoB", help="AtoB, or BtoA for CycleGAN tasks")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="auto", help="auto (GPU if any), cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--image-size", type=int, default=None, help="resize inputs to this (default: training size)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        written = generate(
+            args.model,
+            args.task,
+            args.input,
+            args.output,
+            args.direction,
+            args.batch_size,
+            args.device,
+            args.image_size,
+        )
+    except PbganError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} images to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Lifelong model files in use: generate with any task, export one task, refuse bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from pbgan_testing import compose_config
+from PIL import Image
+
+from pbgan.errors import PbganError
+from pbgan.export import export_task
+from pbgan.generate import generate
+from pbgan.lifelong_file import FORMAT_VERSION, load_lifelong_file, load_task_generator
+from pbgan.sequence import run_sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+TWO_TASKS = ["~task_seq.tasks.seg2facade", "~task_seq.tasks.edges2bag"]
+CYCLE = ["model=cyclegan", "model.generator.ngf=4", "model.generator.n_blocks=1", "model.discriminator.ndf=4"]
+
+
+@pytest.fixture(scope="module")
+def pix2pix_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pix2pix")
+    run_sequence(compose_config(TWO_TASKS), out)
+    return out / "lifelong.pt"
+
+
+@pytest.fixture(scope="module")
+def cyclegan_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cyclegan")
+    run_sequence(compose_config([*TWO_TASKS, *CYCLE]), out)
+    return out / "lifelong.pt"
+
+
+def image_folder(folder: Path, count: int, size: tuple[int, int] = (40, 30)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        Image.new("RGB", size, (index * 40, 100, 200)).save(folder / f"img{index}.png")
+    return folder
+
+
+def test_generate_writes_one_image_per_input(pix2pix_file: Path, tmp_path: Path) -> None:
+    inputs = image_folder(tmp_path / "in", 3)
+    written = generate(pix2pix_file, "map2aerial", inputs, tmp_path / "out", batch_size=2)
+    assert sorted(p.name for p in written) == ["img0.png", "img1.png", "img2.png"]
+    with Image.open(written[0]) as image:
+        assert image.size == (32, 32)
+
+
+def test_generate_cli_runs_cyclegan_tasks_backwards(cyclegan_file: Path, tmp_path: Path) -> None:
+    inputs = image_folder(tmp_path / "in", 2)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pbgan.generate",
+            str(cyclegan_file),
+            "--task",
+            "1",
+            "--direction",
+            "BtoA",
+            "--input",
+            str(inputs),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "out").glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize("direction", ["AtoB", "BtoA"])
+def test_export_matches_the_lifelong_model(cyclegan_file: Path, tmp_path: Path, direction: str) -> None:
+    written = export_task(cyclegan_file, "map2aerial", tmp_path, direction=direction)
+    assert set(written) == {"torchscript", "onnx"}
+    for path, difference in written.values():
+        assert path.is_file() and difference <= 1e-5
+    # The exported TorchScript alone reproduces the lifelong generator on new inputs.
+    scripted = torch.jit.load(str(written["torchscript"][0]))
+    net, index, _ = load_task_generator(cyclegan_file, "map2aerial", direction)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), net.eval()(x), atol=1e-5, rtol=0)
+
+
+def test_export_of_pix2pix_matches(pix2pix_file: Path, tmp_path: Path) -> None:
+    written = export_task(pix2pix_file, "1", tmp_path, formats=("torchscript",))
+    assert written["torchscript"][1] <= 1e-5
+
+
+def test_bad_inputs_are_named(pix2pix_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(
+        PbganError, match="task 'nope' is not in this model file: use a name or number from 1:labels2street"
+    ):
+        generate(pix2pix_file, "nope", tmp_path, tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PbganError, match="empty holds no images"):
+        generate(pix2pix_file, "1", tmp_path / "empty", tmp_path / "out")
+    with pytest.raises(PbganError, match="missing.pt does not exist"):
+        load_lifelong_file(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(pix2pix_file.read_bytes()[:500])
+    with pytest.raises(PbganError, match="corrupt.pt is not a readable lifelong model file"):
+        load_lifelong_file(corrupt)
+    payload = load_lifelong_file(pix2pix_file)
+    payload["version"] = FORMAT_VERSION + 1
+    newer = tmp_path / "newer.pt"
+    torch.save(payload, newer)
+    with pytest.raises(PbganError, match="newer than this pbgan reads"):
+        load_lifelong_file(newer)
+    with pytest.raises(PbganError, match="pix2pix model"):
+        generate(pix2pix_file, "1", tmp_path, tmp_path / "out", direction="BtoA")
