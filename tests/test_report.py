@@ -1,0 +1,299 @@
+"""The report command and the results notebook, on a real tiny multirun (two ratios, two tasks)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from pbgan_testing import TINY
+
+from pbgan.errors import PbganError
+from pbgan.report import (
+    SkippedRunWarning,
+    load_runs,
+    main,
+    methods_table,
+    ratio_table,
+    to_markdown,
+    write_report,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "results.ipynb"
+TASKS = ["labels2street", "map2aerial"]
+# TINY with one batch per task and two of the four tasks: a two-job sweep over ratio.
+SWEEP = [o for o in TINY if not o.startswith("data.train_size=")] + [
+    "data.train_size=4",
+    "~task_seq.tasks.seg2facade",
+    "~task_seq.tasks.edges2bag",
+    "ratio=0,1",
+]
+
+
+@pytest.fixture(scope="module")
+def multirun(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python -m pbgan.run -m ratio=0,1`` for real: two jobs under one sweep directory."""
+    sweep = tmp_path_factory.mktemp("multirun") / "synth_paired4" / "2026-01-01_00-00-00"
+    command = [
+        sys.executable,
+        "-m",
+        "pbgan.run",
+        "-m",
+        *SWEEP,
+        f"hydra.sweep.dir={sweep}",
+    ]
+    done = subprocess.run(command, cwd=sweep.parent.parent, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert len(job_dirs(sweep)) == 2
+    return sweep
+
+
+def job_dirs(sweep: Path) -> list[Path]:
+    """The sweep's job folders (``<num>_...``), in job order."""
+    jobs = [p for p in sweep.iterdir() if p.is_dir() and p.name.split("_")[0].isdigit()]
+    return sorted(jobs, key=lambda p: int(p.name.split("_")[0]))
+
+
+def results_of(directory: Path) -> dict[float, dict]:
+    """results.json of every job, by ratio."""
+    found = [json.loads(p.read_text()) for p in directory.rglob("results.json")]
+    return {results["ratio"]: results for results in found}
+
+
+def clone_run(
+    source: Path,
+    target: Path,
+    results: dict | None = None,
+    method_cfg: dict | None = None,
+    drop: tuple[str, ...] = (),
+) -> Path:
+    """A copy of a run folder with results.json fields (and the config's method) replaced."""
+    shutil.copytree(source, target)
+    data = json.loads((target / "results.json").read_text())
+    data.update(results or {})
+    for key in drop:
+        data.pop(key, None)
+    (target / "results.json").write_text(json.dumps(data))
+    if method_cfg is not None:
+        config_file = target / ".hydra" / "config.yaml"
+        config = yaml.safe_load(config_file.read_text())
+        config["method"] = method_cfg
+        config_file.write_text(yaml.safe_dump(config))
+    return target
+
+
+def test_runs_are_read_with_their_overrides_and_config(multirun: Path) -> None:
+    runs = load_runs(multirun)
+    assert [run.name for run in runs] == [job.name for job in job_dirs(multirun)]
+    assert [run.ratio for run in runs] == [0.0, 1.0]
+    first = runs[0]
+    assert "ratio=0" in first.overrides and "data.train_size=4" in first.overrides
+    assert (first.task_seq, first.model, first.method, first.seed) == (
+        "synth_paired4",
+        "pix2pix",
+        "piggyback",
+        0,
+    )
+    assert first.tasks == TASKS and first.complete and first.width in (None, 1.0)
+    assert first.fid_key == "fid_domain"
+    assert [png.name for png in first.sample_grids()] == ["task1_labels2street.png", "task2_map2aerial.png"]
+    assert [png.name for png in first.sample_grids(stage=1)] == ["task1_labels2street.png"]
+    assert first.output_change() == 0.0  # piggyback keeps task 1's outputs exactly
+
+
+def test_methods_table_has_a_row_per_ratio_with_results_json_values(multirun: Path) -> None:
+    rows = methods_table(load_runs(multirun))
+    truth = results_of(multirun)
+    assert [row["ratio"] for row in rows] == [0.0, 1.0]
+    for column in (
+        "method",
+        "width",
+        "task_seq",
+        "n",
+        "seeds",
+        "acc",
+        "fid_domain",
+        "stored_params",
+        "stored_share",
+        "bwt_acc",
+        "bwt_fid_domain",
+        "forgetting_acc",
+        "forgetting_fid_domain",
+    ):
+        assert column in rows[0], column
+    assert "fid_inception" not in rows[0]  # no run measured it: no empty column for it
+    for row in rows:
+        results = truth[row["ratio"]]
+        assert (row["method"], row["task_seq"], row["n"], row["seeds"]) == (
+            "piggyback",
+            "synth_paired4",
+            1,
+            "0",
+        )
+        assert row["stored_share"] == results["params"]["stored_share"]
+        assert row["stored_params"] == results["params"]["stored_total"]
+        assert row["acc"] == results["summary"]["acc"]["final_average"]
+        assert row["fid_domain"] == results["summary"]["fid_domain"]["final_average"]
+        assert row["bwt_fid_domain"] == results["summary"]["fid_domain"]["bwt"]
+        assert row["acc_std"] is None  # one seed: no spread
+        assert row["overrides"] is None  # every other override is common to both jobs
+    assert rows[0]["stored_share"] < rows[1]["stored_share"] == 1.0  # ratio 1: every task all-new filters
+
+    ratios = ratio_table(load_runs(multirun))
+    assert [row["ratio"] for row in ratios] == [0.0, 1.0]
+    assert list(ratios[0])[:9] == [
+        "task_seq",
+        "model",
+        "method",
+        "width",
+        "overrides",
+        "ratio",
+        "n",
+        "seeds",
+    ] + ["fid_domain"]
+    assert [row["stored_params"] for row in ratios] == [row["stored_params"] for row in rows]
+
+
+def test_cli_prints_and_writes_the_markdown_and_csv_tables(multirun: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(multirun, tmp_path / "sweep")
+    done = subprocess.run(
+        [sys.executable, "-m", "pbgan.report", str(copy)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    out = copy / "report"  # the default OUTDIR
+    assert sorted(p.name for p in out.iterdir()) == [
+        "matrices.csv",
+        "methods.csv",
+        "ratio.csv",
+        "report.md",
+        "runs.csv",
+    ]
+    names = [job.name for job in job_dirs(copy)]
+    markdown = (out / "report.md").read_text()
+    assert markdown in done.stdout
+    for heading in ("## Methods", "## Against ratio", "## Continual matrices", *(f"### {n}:" for n in names)):
+        assert heading in markdown
+    assert "| task_seq | model | method | ratio | n | seeds |" in markdown
+    assert "| 2: map2aerial | " in markdown  # a matrix row: after learning task 2
+    truth = results_of(copy)
+    with open(out / "methods.csv", newline="") as handle:
+        methods = list(csv.DictReader(handle))
+    assert [float(row["ratio"]) for row in methods] == [0.0, 1.0]
+    for row in methods:
+        assert float(row["stored_share"]) == truth[float(row["ratio"])]["params"]["stored_share"]
+    with open(out / "ratio.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 2
+    with open(out / "runs.csv", newline="") as handle:
+        assert [row["run"] for row in csv.DictReader(handle)] == names
+    with open(out / "matrices.csv", newline="") as handle:
+        cells = list(csv.DictReader(handle))
+    acc = [row for row in cells if row["run"] == names[0] and row["metric"] == "acc" and row["stage"] != "0"]
+    assert len(acc) == 3  # the lower triangle of a 2 x 2 matrix
+
+    # Running it again (the report folder now lies inside DIR) reads the same two runs.
+    again = write_report(copy, tmp_path / "elsewhere")
+    assert len(again.runs) == 2 and (tmp_path / "elsewhere" / "report.md").read_text() == again.markdown
+
+
+def test_cli_errors_on_a_missing_or_empty_directory(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main([str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and str(tmp_path) in error and "no results.json" in error
+    done = subprocess.run(
+        [sys.executable, "-m", "pbgan.report", str(tmp_path / "nowhere")], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "nowhere: no such directory" in done.stderr
+    assert "Traceback" not in done.stderr
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.warns(SkippedRunWarning, match="results.json"), pytest.raises(PbganError, match="none of"):
+        load_runs(tmp_path)
+
+
+def test_seeds_are_averaged_and_fid_kinds_and_widths_kept_apart(multirun: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    base = job_dirs(multirun)[0]  # ratio 0
+    original = json.loads((base / "results.json").read_text())
+    clone_run(base, sweep / "0_ratio0")
+    summary = json.loads(json.dumps(original["summary"]))
+    summary["acc"]["final_average"] = original["summary"]["acc"]["final_average"] + 0.5
+    clone_run(base, sweep / "2_seed=1", {"seed": 1, "summary": summary})
+    # The same run measured with Inception FID: a configuration of its own, its own column.
+    inception = {
+        "matrix": {("fid_inception" if k == "fid_domain" else k): v for k, v in original["matrix"].items()},
+        "summary": {("fid_inception" if k == "fid_domain" else k): v for k, v in original["summary"].items()},
+    }
+    clone_run(base, sweep / "3_inception", inception)
+    # Narrower full models: the width from results.json, else from the config's method group.
+    clone_run(base, sweep / "4_full", {"method": "full"}, {"name": "full", "width": 0.5}, drop=("width",))
+    clone_run(base, sweep / "7_full", {"method": "full", "width": 0.25, "seed": 3})
+    partial = clone_run(base, sweep / "5_partial", {"completed_tasks": 1, "seed": 7})
+    (sweep / "6_broken").mkdir()
+    (sweep / "6_broken" / "results.json").write_text('{"tasks": []')
+
+    with pytest.warns(SkippedRunWarning) as caught:
+        runs = load_runs(sweep)
+        rows = methods_table(runs)
+    messages = [str(w.message) for w in caught]
+    assert any("6_broken" in m and "results.json" in m for m in messages)  # named, then skipped
+    assert any(str(partial) in m and "1 of 2 tasks" in m for m in messages)  # left out of the tables
+    assert len(runs) == 6
+
+    width = original.get("width")
+    assert [(row["method"], row["width"]) for row in rows] == [("piggyback", width)] * 2 + [
+        ("full", 0.5),
+        ("full", 0.25),
+    ]
+    averaged, measured_apart = rows[0], rows[1]
+    assert (averaged["n"], averaged["seeds"]) == (2, "0,1")
+    first = original["summary"]["acc"]["final_average"]
+    assert averaged["acc"] == pytest.approx(first + 0.25)
+    assert averaged["acc_std"] == pytest.approx(0.5 / 2**0.5)  # sample stdev of (a, a + 0.5)
+    assert averaged["fid_inception"] is None and averaged["fid_domain"] is not None
+    assert measured_apart["fid_domain"] is None
+    assert measured_apart["fid_inception"] == original["summary"]["fid_domain"]["final_average"]
+    markdown = to_markdown(rows)
+    assert "FID (domain) ↓" in markdown and "FID (Inception) ↓" in markdown
+    assert f"{averaged['acc']:.4g} ± {averaged['acc_std']:.2g}" in markdown
+    assert "| width |" in markdown and "| 0.5 |" in markdown
+    with pytest.warns(SkippedRunWarning, match="5_partial"):
+        assert ratio_table(runs) == []  # nothing here differs only in ratio
+
+
+def test_notebook_is_committed_without_outputs() -> None:
+    import nbformat
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    assert "PBGAN_RUN_DIR" in code[0].source and "RUN_DIR =" in code[0].source
+
+
+def test_notebook_runs_on_the_multirun(multirun: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbclient  # the dev extra: nbformat, nbclient, ipykernel, matplotlib
+    import nbformat
+
+    monkeypatch.setenv("PBGAN_RUN_DIR", str(multirun))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
+    client.execute()  # raises CellExecutionError, with the cell and traceback, if a cell fails
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    images = [output for output in outputs if "image/png" in output.get("data", {})]
+    # ratio plot, FID against parameters, a heatmap and a sample figure for each of the two runs
+    assert len(images) == 1 + 1 + 2 + 2
+    text = "".join(output.get("text", "") for output in outputs)
+    assert f"2 runs under {multirun.resolve()}" in text
