@@ -29,6 +29,7 @@ def save_lifelong_file(
     tasks: list[dict[str, str]],
     results: dict[str, Any],
     image_size: int,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write the learned tasks of ``module``: ``settings`` rebuilds each lifelong net by name."""
     payload = {
@@ -46,6 +47,7 @@ def save_lifelong_file(
             for name, net in module.lifelong_nets().items()
         },
         "results": results,
+        **(extra or {}),
     }
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
@@ -69,16 +71,27 @@ def load_lifelong_file(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def restore_generator(entry: dict[str, Any], frozen_tasks: int) -> LifelongNet:
-    """Rebuild one lifelong net with ``frozen_tasks`` frozen tasks and load its stored tensors."""
-    net = build_generator(entry["settings"])
+def load_tasks_into(net: LifelongNet, entry: dict[str, Any], frozen_tasks: int) -> LifelongNet:
+    """Give a fresh ``net`` the file's ``frozen_tasks`` frozen tasks and their stored tensors."""
     for _ in range(frozen_tasks):
         net.add_task()
         net.end_task()
     net.load_state_dict(entry["state_dict"])
     net.rebuild_derived()
-    net.eval()
     return net
+
+
+def restore_generator(entry: dict[str, Any], frozen_tasks: int) -> LifelongNet:
+    """Rebuild one lifelong net with ``frozen_tasks`` frozen tasks and load its stored tensors."""
+    return load_tasks_into(build_generator(entry["settings"]), entry, frozen_tasks).eval()
+
+
+def restore_module(module: LifelongGANModule, payload: dict[str, Any]) -> None:
+    """Load a file's learned tasks into a freshly built module of the same settings."""
+    for name, net in module.lifelong_nets().items():
+        load_tasks_into(net, payload["generators"][name], payload["frozen_tasks"])
+    module.task_names = [task["name"] for task in payload["tasks"]]
+    module.sequence_step = int(payload.get("sequence_step", 0))
 
 
 def resolve_task(payload: dict[str, Any], task: str | int) -> int:

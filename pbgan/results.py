@@ -107,6 +107,7 @@ class ContinualResults:
                 "per_task": self.per_task_params,
                 "stored_total": sum(self.per_task_params),
                 "standalone_total": standalone * learned,
+                "standalone_model": standalone,
                 "stored_share": sum(self.per_task_params) / (standalone * learned) if learned else None,
                 "per_task_bytes": self.per_task_bytes,
                 "stored_bytes_total": sum(self.per_task_bytes),
@@ -119,6 +120,30 @@ class ContinualResults:
             "forgetting": {"max_abs_change": self.max_abs_change},
             "task_seconds": self.task_seconds,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContinualResults:
+        """Results as a results.json holds them (to resume a sequence)."""
+        params = data["params"]
+        return cls(
+            tasks=data["tasks"],
+            domains=data["domains"],
+            ratio=data["ratio"],
+            method=data["method"],
+            seed=data["seed"],
+            model=data["model"],
+            matrix=data["matrix"],
+            max_abs_change=data["forgetting"]["max_abs_change"],
+            untrained=data["untrained"],
+            per_task_params=params["per_task"],
+            per_task_bytes=params["per_task_bytes"],
+            bank_sizes=data["bank_sizes"],
+            task_seconds=data["task_seconds"],
+            width=data.get("width", 1.0),
+            standalone_params=params.get("standalone_model"),
+            classifier=data.get("classifier", {}),
+            higher_is_better=data["higher_is_better"],
+        )
 
     def summary(self) -> dict[str, dict[str, float | None]]:
         """Per metric: final average over tasks, BWT and forgetting after the last learned task."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from pbgan.errors import PbganError
 from pbgan.sequence import run_sequence
@@ -28,13 +28,42 @@ class _DropAdverts(logging.Filter):
         return "Tip: For seamless cloud logging" not in record.getMessage()
 
 
+def differences(saved: object, current: object, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two plain config trees."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        keys = sorted(set(saved) | set(current))
+        return [d for key in keys for d in differences(saved.get(key), current.get(key), f"{prefix}{key}.")]
+    return [] if saved == current else [prefix.rstrip(".")]
+
+
+def resume_dir(cfg: DictConfig) -> Path:
+    """The run folder to continue, after checking it was made by this same config."""
+    folder = Path(str(cfg.resume)).expanduser()
+    saved_path = folder / ".hydra" / "config.yaml"
+    if not saved_path.is_file():
+        raise PbganError(f"resume={folder}: no run there ({saved_path} is missing); pass the folder of a run")
+    saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=False)
+    current = OmegaConf.to_container(cfg, resolve=False)
+    for tree in (saved, current):
+        tree.pop("resume", None)
+    changed = differences(saved, current)
+    if changed:
+        raise PbganError(
+            f"resume={folder}: this command's config differs from the run's in {', '.join(changed)}; "
+            "resume with the same command (and overrides) that made the run"
+        )
+    return folder
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Learn the configured task sequence; returns the final mean of the first metric for sweepers."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdverts())
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own, about torch internals
     try:
-        results = run_sequence(cfg, HydraConfig.get().runtime.output_dir)
+        resume = cfg.get("resume")
+        out_dir = resume_dir(cfg) if resume else Path(HydraConfig.get().runtime.output_dir)
+        results = run_sequence(cfg, out_dir, resume=bool(resume))
     except PbganError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -7,6 +7,7 @@ dicts that the runner writes (results.json, sample grids, the lifelong model fil
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 
 from pbgan.build import build_module, module_settings, standalone_parameters
@@ -26,7 +28,7 @@ from pbgan.errors import ConfigError, PbganError
 from pbgan.evaluation import TaskEvalSet, max_abs_change, save_sample_grid, translate_all
 from pbgan.io import write_json, write_text
 from pbgan.lifelong.family import effective_ratio
-from pbgan.lifelong_file import FILE_NAME, save_lifelong_file
+from pbgan.lifelong_file import FILE_NAME, load_lifelong_file, restore_module, save_lifelong_file
 from pbgan.loggers import build_loggers, close_loggers, log_config, log_stage
 from pbgan.metrics import HIGHER_IS_BETTER, ClassifierSettings, EvaluationSuite, TaskImages
 from pbgan.modules.base import LifelongGANModule
@@ -71,13 +73,25 @@ def task_specs(cfg: DictConfig) -> list[TaskSpec]:
     ]
 
 
-def build_trainer(cfg: DictConfig, out_dir: Path, loggers: list[Logger]) -> pl.Trainer:
-    """A new Trainer for every task: the task-end callback freezes it when training ends."""
+def build_trainer(
+    cfg: DictConfig, out_dir: Path, loggers: list[Logger], checkpoint_dir: Path | None = None
+) -> pl.Trainer:
+    """A new Trainer for every task: the task-end callback freezes it when training ends, and
+    ``checkpoint_dir`` receives a ``last.ckpt`` every epoch so a killed task can resume."""
+    callbacks: list[pl.Callback] = [TaskEndCallback()]
+    if checkpoint_dir is not None:
+        # No monitor and top-1: the newest epoch replaces the previous one as last.ckpt.
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=str(checkpoint_dir), filename="last", save_top_k=1, enable_version_counter=False
+            )
+        )
     return instantiate(
         cfg.trainer,
         default_root_dir=str(out_dir),
-        callbacks=[TaskEndCallback()],
+        callbacks=callbacks,
         logger=loggers or False,
+        enable_checkpointing=checkpoint_dir is not None,
     )
 
 
@@ -103,13 +117,17 @@ def check_channels(specs: list[TaskSpec], datamodules: list[pl.LightningDataModu
         )
 
 
+# Data settings that change how images are loaded, not which images: not part of cache keys.
+LOADER_ONLY = ("batch_size", "num_workers", "pin_memory", "skip_bad_images", "verify")
+
+
 def data_key(spec: TaskSpec) -> dict[str, Any]:
     """What identifies a task's data, without loader settings (the classifier cache key)."""
     data = OmegaConf.to_container(spec.data, resolve=True)
     return {
         "domain": spec.domain,
         "direction": spec.direction,
-        **{k: v for k, v in data.items() if k not in ("batch_size", "num_workers")},
+        **{k: v for k, v in data.items() if k not in LOADER_ONLY},
     }
 
 
@@ -128,10 +146,11 @@ def collect_images(loader: Any, limit: int) -> tuple[torch.Tensor, torch.Tensor]
 class SequenceRunner:
     """Learns the tasks of a sequence one after another and records the continual results."""
 
-    def __init__(self, cfg: DictConfig, out_dir: str | Path) -> None:
+    def __init__(self, cfg: DictConfig, out_dir: str | Path, resume: bool = False) -> None:
         validate_config(cfg)
         self.cfg = cfg
         self.out_dir = Path(out_dir)
+        self.resume = resume
         self.specs = task_specs(cfg)
         self.results = ContinualResults(
             tasks=[spec.name for spec in self.specs],
@@ -162,21 +181,74 @@ class SequenceRunner:
         self.suite = self._build_suite(datamodules)
         self.results.classifier = self.suite.classifier_info
         first = datamodules[0]
+        # Re-seed: whether the classifier was trained or read from the cache must not change
+        # the generator's initialisation.
+        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         module = build_module(cfg, first.input_nc, first.output_nc)
         settings = module_settings(cfg, first.input_nc, first.output_nc)
         self.results.standalone_params = standalone_parameters(settings, int(cfg.model.generator.ngf))
+        done = self._restore(module, settings) if self.resume else 0
         self.loggers = build_loggers(cfg, self.out_dir)
         log_config(self.loggers, cfg)
         success = False
         try:
             for task, (spec, datamodule) in enumerate(zip(self.specs, datamodules)):
+                if task < done:
+                    continue
                 self._learn_task(module, task, spec, datamodule)
                 self._write_outputs(module, settings)
+                shutil.rmtree(self._checkpoint_dir(task), ignore_errors=True)
             success = True
         finally:
             close_loggers(self.loggers, success)
         self._print_summary()
         return self.results.to_dict()
+
+    def _restore(self, module: LifelongGANModule, settings: dict[str, Any]) -> int:
+        """Load the learned tasks, results and probe outputs of an interrupted run; tasks done."""
+        path = self.out_dir / FILE_NAME
+        if not path.is_file():
+            print(f"[pbgan] resuming {self.out_dir}: no task was completed, starting at task 1", flush=True)
+            return 0
+        payload = load_lifelong_file(path)
+        names = [task["name"] for task in payload["tasks"]]
+        if names != self.results.tasks[: len(names)]:
+            raise PbganError(
+                f"{path} learned tasks {names}, which do not start this sequence {self.results.tasks}: "
+                "resume with the command that made the run"
+            )
+        stored = {name: entry["settings"] for name, entry in payload["generators"].items()}
+        if stored != settings:
+            raise PbganError(
+                f"{path} was trained with other model settings ({stored}) than this command's "
+                f"({settings}): resume with the command that made the run"
+            )
+        restore_module(module, payload)
+        self.results = ContinualResults.from_dict(payload["results"])
+        self.probe_baselines = list(payload["probe_baselines"])
+        print(f"[pbgan] resuming {self.out_dir}: tasks {', '.join(names)} are done", flush=True)
+        return len(names)
+
+    def _checkpoint_dir(self, task: int) -> Path:
+        return self.out_dir / "checkpoints" / f"task{task + 1}_{self.specs[task].name}"
+
+    def _fit(self, module: LifelongGANModule, task: int, datamodule: pl.LightningDataModule) -> None:
+        """Train one task, from its last checkpoint when a killed run left one."""
+        folder = self._checkpoint_dir(task)
+        last = folder / "last.ckpt"
+        trainer = build_trainer(self.cfg, self.out_dir, self.loggers, folder)
+        if not last.is_file():
+            trainer.fit(module, datamodule=datamodule)
+            return
+        print(f"[pbgan] continuing task {task + 1} from {last}", flush=True)
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(last))
+        except (RuntimeError, EOFError, OSError) as error:
+            if module.frozen_tasks > task:
+                raise
+            raise PbganError(
+                f"checkpoint {last} cannot be loaded ({error}); delete it to restart task {task + 1}"
+            ) from error
 
     def _build_suite(self, datamodules: list[pl.LightningDataModule]) -> EvaluationSuite:
         metrics_cfg = self.cfg.metrics
@@ -221,7 +293,7 @@ class SequenceRunner:
         module.begin_task(spec.name)
         self.results.record_untrained(task, self.suite.evaluate(task, self._outputs(module, task)))
         started = time.perf_counter()
-        build_trainer(self.cfg, self.out_dir, self.loggers).fit(module, datamodule=datamodule)
+        self._fit(module, task, datamodule)
         seconds = time.perf_counter() - started
         if module.frozen_tasks != task + 1:
             raise PbganError(f"training of task {spec.name} stopped before it finished; nothing was frozen")
@@ -304,6 +376,7 @@ class SequenceRunner:
             [s.describe() for s in self.specs],
             results,
             int(self.cfg.data.image_size),
+            extra={"probe_baselines": self.probe_baselines, "sequence_step": module.sequence_step},
         )
 
     def _print_summary(self) -> None:
@@ -327,7 +400,11 @@ class SequenceRunner:
         print(f"outputs: {self.out_dir}", flush=True)
 
 
-def run_sequence(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
-    """Learn ``cfg.task_seq`` and write results into ``out_dir``; returns results.json's content."""
+def run_sequence(cfg: DictConfig, out_dir: str | Path, resume: bool = False) -> dict[str, Any]:
+    """Learn ``cfg.task_seq`` and write results into ``out_dir``; returns results.json's content.
+
+    ``resume``: ``out_dir`` holds an interrupted run of the same config; completed tasks are
+    loaded, not retrained, and the interrupted task continues from its last checkpoint.
+    """
     OmegaConf.resolve(cfg)
-    return SequenceRunner(cfg, out_dir).run()
+    return SequenceRunner(cfg, out_dir, resume).run()

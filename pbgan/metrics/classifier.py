@@ -141,7 +141,8 @@ def load_classifier(
     """A cached classifier; a damaged cache file is reported, never silently retrained over."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        model = DomainClassifier(num_domains, settings.width)
+        with torch.random.fork_rng(devices=[]):  # building it must not move the run's RNG
+            model = DomainClassifier(num_domains, settings.width)
         model.load_state_dict(payload["state_dict"])
     except Exception as error:
         raise PbganError(

@@ -144,6 +144,16 @@ class LifelongGANModule(pl.LightningModule):
         factor = linear_decay(int(self.trainer.estimated_stepping_batches), self.optim.decay_fraction)
         return [opt_g, opt_d], [LambdaLR(opt_g, factor), LambdaLR(opt_d, factor)]
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["pbgan"] = {"task_names": list(self.task_names), "sequence_step": self.sequence_step}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Resuming a task mid-way: keep counting the loggers' step where the checkpoint left it."""
+        state = checkpoint.get("pbgan", {})
+        if state.get("task_names") not in (None, self.task_names):
+            raise RuntimeError(f"checkpoint of tasks {state['task_names']} does not fit {self.task_names}")
+        self.sequence_step = int(state.get("sequence_step", self.sequence_step))
+
     def on_train_start(self) -> None:
         self.set_task(self.newest_task)
 
