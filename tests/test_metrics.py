@@ -122,7 +122,7 @@ def test_inception_weights_path_gives_fid_inception_from_that_file(
     tasks: list[TaskImages], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     small = [
-        TaskImages(t.name, t.domain, True, t.train_targets[:8], t.eval_targets[:8], t.data_key)
+        TaskImages(t.name, t.domain, True, t.train_targets[:3], t.eval_targets[:3], t.data_key)
         for t in tasks[:1]
     ]
     fake = small[0].train_targets

@@ -93,7 +93,52 @@ class LifelongLayer(nn.Module):
         """Hook for layers that derive state (the bank) from frozen tasks."""
 
 
-class PiggybackConv(LifelongLayer):
+class TaskConv(LifelongLayer):
+    """The geometry and forward pass that every per-task Conv2d / ConvTranspose2d shares.
+
+    Subclasses say how a task's weight is made (:meth:`task_weight`); every task has its own bias
+    where the layer has one.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        output_padding: int = 0,
+        bias: bool = True,
+        transposed: bool = False,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.output_padding = output_padding
+        self.transposed = transposed
+        self.has_bias = bias
+        self.biases = nn.ParameterList()
+
+    def task_weight(self, task: int) -> torch.Tensor:
+        """Task ``task``'s weight in PyTorch's layout for this kind of convolution."""
+        raise NotImplementedError
+
+    def _add_bias(self, device: torch.device) -> None:
+        if self.has_bias:
+            self.biases.append(nn.Parameter(torch.zeros(self.out_channels, device=device)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        task = self.active
+        weight, bias = self.task_weight(task), self.biases[task] if self.has_bias else None
+        if self.transposed:
+            return F.conv_transpose2d(x, weight, bias, self.stride, self.padding, self.output_padding)
+        return F.conv2d(x, weight, bias, self.stride, self.padding)
+
+
+class PiggybackConv(TaskConv):
     """Conv2d or ConvTranspose2d whose filters are partly new, partly combinations of the bank.
 
     Filters are stored filter-major, ``(N, C_in, k, k)``, for both kinds of convolution; the
@@ -120,21 +165,14 @@ class PiggybackConv(LifelongLayer):
         ratio: float = 0.25,
         task_specific: bool = False,
     ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.padding = padding
-        self.output_padding = output_padding
-        self.transposed = transposed
-        self.has_bias = bias
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, output_padding, bias, transposed
+        )
         self.task_specific = task_specific
         self.ratio = 1.0 if task_specific else float(ratio)
         self.n_new = unconstrained_count(self.ratio, out_channels)
         self.unconstrained = nn.ParameterList()
         self.piggyback = nn.ParameterList()
-        self.biases = nn.ParameterList()
         self.register_buffer("bank", torch.empty(0, self.filter_size), persistent=False)
 
     @property
@@ -166,8 +204,7 @@ class PiggybackConv(LifelongLayer):
         # Scaled so a composed filter starts with the spread of a bank filter.
         std = 1.0 / math.sqrt(rows) if rows else 0.0
         self.piggyback.append(nn.Parameter(torch.randn(rows, combos, device=device) * std))
-        if self.has_bias:
-            self.biases.append(nn.Parameter(torch.zeros(self.out_channels, device=device)))
+        self._add_bias(device)
 
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         params = [self.unconstrained[task], self.piggyback[task]]
@@ -197,14 +234,8 @@ class PiggybackConv(LifelongLayer):
         filters = self.filters(task)
         return filters.transpose(0, 1) if self.transposed else filters
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        task = self.active
-        bias = self.biases[task] if self.has_bias else None
-        if self.transposed:
-            return F.conv_transpose2d(
-                x, self.weight(task), bias, self.stride, self.padding, self.output_padding
-            )
-        return F.conv2d(x, self.weight(task), bias, self.stride, self.padding)
+    def task_weight(self, task: int) -> torch.Tensor:
+        return self.weight(task)
 
     def extra_repr(self) -> str:
         kind = "transposed, " if self.transposed else ""
@@ -263,7 +294,19 @@ class TaskNorm(LifelongLayer):
         return f"{self.kind}, {self.channels}, tasks={self.num_tasks}"
 
 
-class MaskedConv(LifelongLayer):
+class _BinarizeSTE(torch.autograd.Function):
+    """Forward: exactly 1 where score > threshold, else 0. Backward: the gradient unchanged."""
+
+    @staticmethod
+    def forward(ctx, scores: torch.Tensor, threshold: float) -> torch.Tensor:
+        return (scores > threshold).to(scores.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
+class MaskedConv(TaskConv):
     """Mallya et al.'s binary masks: task 0 learns the weights, later tasks learn which to keep.
 
     Task 0 trains an ordinary weight W (then frozen forever). Task t >= 1 learns a real-valued
@@ -285,23 +328,20 @@ class MaskedConv(LifelongLayer):
         threshold: float = 5e-3,
         init_score: float = 1e-2,
     ) -> None:
-        super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
-        self.stride, self.padding, self.output_padding = stride, padding, output_padding
-        self.transposed, self.has_bias = transposed, bias
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, output_padding, bias, transposed
+        )
         self.threshold, self.init_score = threshold, init_score
         shape = (in_channels, out_channels) if transposed else (out_channels, in_channels)
         self.weight = nn.Parameter(torch.randn(*shape, kernel_size, kernel_size) * INIT_STD)
         self.scores = nn.ParameterList()
-        self.biases = nn.ParameterList()
 
     def _create_task(self, task: int) -> None:
         device = self.weight.device
         fill = self.init_score if task > 0 else 0.0
         shape = self.weight.shape if task > 0 else (0,)
         self.scores.append(nn.Parameter(torch.full(shape, fill, device=device)))
-        if self.has_bias:
-            self.biases.append(nn.Parameter(torch.zeros(self.out_channels, device=device)))
+        self._add_bias(device)
 
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         params = [self.weight] if task == 0 else [self.scores[task]]
@@ -311,20 +351,10 @@ class MaskedConv(LifelongLayer):
 
     def mask(self, task: int) -> torch.Tensor:
         """The binary mask of ``task`` in the forward pass, the identity gradient in the backward."""
-        scores = self.scores[task]
-        hard = (scores > self.threshold).to(scores.dtype)
-        return hard + scores - scores.detach()
+        return _BinarizeSTE.apply(self.scores[task], self.threshold)
 
     def task_weight(self, task: int) -> torch.Tensor:
         return self.weight if task == 0 else self.weight * self.mask(task)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        task = self.active
-        bias = self.biases[task] if self.has_bias else None
-        weight = self.task_weight(task)
-        if self.transposed:
-            return F.conv_transpose2d(x, weight, bias, self.stride, self.padding, self.output_padding)
-        return F.conv2d(x, weight, bias, self.stride, self.padding)
 
     def stored_counts(self, task: int) -> tuple[int, int]:
         if task == 0:

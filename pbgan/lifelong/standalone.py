@@ -12,7 +12,7 @@ import copy
 import torch
 from torch import nn
 
-from pbgan.lifelong.layers import LifelongLayer, MaskedConv, PiggybackConv, TaskNorm
+from pbgan.lifelong.layers import LifelongLayer, TaskConv, TaskNorm
 from pbgan.lifelong.network import LifelongNet
 
 
@@ -21,12 +21,9 @@ def plain_layer(layer: LifelongLayer, task: int) -> nn.Module:
     """The plain layer that ``layer`` computes for ``task``."""
     if isinstance(layer, TaskNorm):
         return copy.deepcopy(layer.norms[task]).eval()
-    if isinstance(layer, PiggybackConv):
-        weight = layer.weight(task)
-    elif isinstance(layer, MaskedConv):
-        weight = layer.weight * (layer.scores[task] > layer.threshold) if task else layer.weight
-    else:
+    if not isinstance(layer, TaskConv):
         raise TypeError(f"no plain equivalent for {type(layer).__name__}")
+    weight = layer.task_weight(task)
     if layer.transposed:
         conv: nn.Module = nn.ConvTranspose2d(
             layer.in_channels,
