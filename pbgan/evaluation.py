@@ -47,11 +47,6 @@ def translate_all(
     return torch.cat(outputs)
 
 
-def paired_metrics(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-    """Metrics against the ground truth, images in [-1, 1]: mean absolute error per pixel."""
-    return {"l1": float((outputs - targets).abs().mean())}
-
-
 def max_abs_change(before: torch.Tensor, after: torch.Tensor) -> float:
     """Largest absolute change of any output number: exactly 0.0 when nothing was forgotten."""
     return float((after - before).abs().max())

@@ -167,3 +167,21 @@ def test_adding_a_task_before_ending_the_last_is_refused() -> None:
     layer.add_task()
     with pytest.raises(RuntimeError, match="end the current task"):
         layer.add_task()
+
+
+def test_frozen_task_weights_are_composed_once_in_eval_and_dropped_for_training() -> None:
+    layer = PiggybackConv(3, 8, 3, 1, 1, ratio=0.25)
+    grow(layer, 3)  # tasks 0 and 1 frozen, task 2 open
+    x = torch.randn(2, 3, 6, 6)
+    layer.eval()
+    layer.set_task(1)
+    first = layer(x)
+    cached = layer._cached
+    assert cached is not None and cached[0] == 1
+    assert torch.equal(layer(x), first) and layer._cached is cached  # reused, not recomposed
+    assert torch.equal(first, F.conv2d(x, layer.weight(1), layer.biases[1], 1, 1))
+    layer.set_task(2)
+    layer(x)
+    assert layer._cached is cached  # the open task is never cached
+    layer.train()
+    assert layer._cached is None

@@ -121,10 +121,35 @@ class TaskConv(LifelongLayer):
         self.transposed = transposed
         self.has_bias = bias
         self.biases = nn.ParameterList()
+        self._cached: tuple[int, torch.Tensor] | None = None
 
     def task_weight(self, task: int) -> torch.Tensor:
         """Task ``task``'s weight in PyTorch's layout for this kind of convolution."""
         raise NotImplementedError
+
+    def forward_weight(self, task: int) -> torch.Tensor:
+        """The weight ``forward`` uses: composed once and cached while a frozen task runs in eval
+        mode (its weight can never change); recomposed on every call while training."""
+        if self.training or task >= self.frozen:
+            return self.task_weight(task)
+        if self._cached is None or self._cached[0] != task:
+            with torch.no_grad():
+                self._cached = (task, self.task_weight(task))
+        return self._cached[1]
+
+    def drop_cache(self) -> None:
+        self._cached = None
+
+    def train(self, mode: bool = True) -> TaskConv:
+        self.drop_cache()
+        return super().train(mode)
+
+    def _apply(self, fn, *args, **kwargs):  # .to(), .cuda(), .half(): the cache would stay behind
+        self.drop_cache()
+        return super()._apply(fn, *args, **kwargs)
+
+    def rebuild_derived(self) -> None:
+        self.drop_cache()
 
     def _add_bias(self, device: torch.device) -> None:
         if self.has_bias:
@@ -132,7 +157,7 @@ class TaskConv(LifelongLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active
-        weight, bias = self.task_weight(task), self.biases[task] if self.has_bias else None
+        weight, bias = self.forward_weight(task), self.biases[task] if self.has_bias else None
         if self.transposed:
             return F.conv_transpose2d(x, weight, bias, self.stride, self.padding, self.output_padding)
         return F.conv2d(x, weight, bias, self.stride, self.padding)
@@ -213,6 +238,7 @@ class PiggybackConv(TaskConv):
         return params
 
     def rebuild_derived(self) -> None:
+        super().rebuild_derived()
         if self.shares_bank:
             frozen = self.unconstrained[: self.frozen]
             self.bank = torch.cat([u.detach().reshape(u.shape[0], self.filter_size) for u in frozen])
