@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help install run test test-all lint clean
+.PHONY: help install run test test-all bench lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ test: $(STAMP)  ## run the tests (the slow ones are skipped: see test-all)
 
 test-all: $(STAMP)  ## run every test, the slow end-to-end ones included
 	$(PY) -m pytest -q
+
+bench: $(STAMP)  ## piggyback vs full: step times, memory, storage (ARGS="--scale paper --arch both")
+	$(PY) -m pbgan.bench $(ARGS)
 
 lint: $(STAMP)  ## ruff over the code
 	$(PY) -m ruff check pbgan datamodules tests
