@@ -8,7 +8,6 @@ the evaluation of every stage at that step. Backends are imported only when conf
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,6 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger
 
 from pbgan.errors import ConfigError
-
-log = logging.getLogger("pbgan")
 
 
 def build_loggers(cfg: DictConfig, out_dir: Path) -> list[Logger]:

@@ -6,7 +6,6 @@ dicts that the runner writes (results.json, sample grids, the lifelong model fil
 
 from __future__ import annotations
 
-import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -33,8 +32,6 @@ from pbgan.loggers import build_loggers, close_loggers, log_config, log_stage
 from pbgan.metrics import HIGHER_IS_BETTER, ClassifierSettings, EvaluationSuite, TaskImages
 from pbgan.modules.base import LifelongGANModule
 from pbgan.results import ContinualResults, csv_text, format_matrix, format_summary
-
-log = logging.getLogger("pbgan")
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ from torch import nn
 
 from pbgan.errors import PbganError
 from pbgan.io import atomic_write
-
-log = logging.getLogger("pbgan")
 
 CLASSIFIER_VERSION = 1  # bump when the network or its training changes: old caches are ignored
 

@@ -7,7 +7,6 @@ for tasks that have a ground truth.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,8 +36,6 @@ from pbgan.metrics.fid import (
     domain_fid_factory,
     inception_fid_factory,
 )
-
-log = logging.getLogger("pbgan")
 
 METRICS = ("l1", "psnr", "ssim", "acc", "fid")
 PAIRED_ONLY = ("l1", "psnr", "ssim")
