@@ -20,20 +20,33 @@ def continual_summary(matrix: Matrix, stages: int, higher_is_better: bool) -> di
     BWT = mean over j < T of R[T][j] - R[j][j] (its sign reads with the metric's direction).
     Forgetting = mean over j < T of how much worse R[T][j] is than the best R[i][j], i < T:
     >= 0, and 0 when nothing was forgotten, for metrics of either direction.
+    Cells that were not measured (None: a task learned in an earlier run whose data this run
+    does not have) are left out of every mean.
     """
+    summary: dict[str, float | None] = {"final_average": None, "bwt": None, "forgetting": None}
     if stages == 0:
-        return {"final_average": None, "bwt": None, "forgetting": None}
+        return summary
     last = stages - 1
-    final = [matrix[last][j] for j in range(stages)]
-    summary: dict[str, float | None] = {"final_average": sum(final) / stages, "bwt": None, "forgetting": None}
-    if stages > 1:
-        summary["bwt"] = sum(matrix[last][j] - matrix[j][j] for j in range(last)) / last
+    final = [matrix[last][j] for j in range(stages) if matrix[last][j] is not None]
+    if final:
+        summary["final_average"] = sum(final) / len(final)
+    measured = [j for j in range(last) if matrix[last][j] is not None and matrix[j][j] is not None]
+    if measured:
+        summary["bwt"] = sum(matrix[last][j] - matrix[j][j] for j in measured) / len(measured)
         sign = 1.0 if higher_is_better else -1.0  # compare as "higher is better"
         drops = [
-            max(sign * matrix[i][j] for i in range(j, last)) - sign * matrix[last][j] for j in range(last)
+            max(sign * matrix[i][j] for i in range(j, last) if matrix[i][j] is not None)
+            - sign * matrix[last][j]
+            for j in measured
         ]
-        summary["forgetting"] = sum(drops) / last
+        summary["forgetting"] = sum(drops) / len(measured)
     return summary
+
+
+def grown(matrix: Matrix, size: int) -> Matrix:
+    """``matrix`` padded with unmeasured cells to ``size`` x ``size``."""
+    rows = [list(row) + [None] * (size - len(row)) for row in matrix]
+    return rows + [[None] * size for _ in range(size - len(rows))]
 
 
 @dataclass
@@ -57,6 +70,9 @@ class ContinualResults:
     standalone_params: int | None = None  # one ordinary full-width model; default: task 1's storage
     classifier: dict[str, Any] = field(default_factory=dict)
     higher_is_better: dict[str, bool] = field(default_factory=dict)
+    # Set when the sequence extends a model file: its file and how many tasks came from it.
+    # Those tasks' rows were measured by the run that learned them (with its own classifier).
+    extended_from: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.max_abs_change:
@@ -66,6 +82,22 @@ class ContinualResults:
     def completed(self) -> int:
         """Stages finished: the number of tasks learned so far."""
         return len(self.per_task_params)
+
+    def extend(self, tasks: list[str], domains: list[str]) -> None:
+        """Follow the tasks learned so far with ``tasks`` (learned by a later run)."""
+        keep = self.completed
+        self.tasks = self.tasks[:keep] + tasks
+        self.domains = self.domains[:keep] + domains
+        size = len(self.tasks)
+
+        def cut(matrix: Matrix) -> Matrix:
+            return grown([row[:keep] for row in matrix[:keep]], size)
+
+        self.matrix = {name: cut(matrix) for name, matrix in self.matrix.items()}
+        self.max_abs_change = cut(self.max_abs_change)
+        self.untrained = {
+            name: values[:keep] + [None] * (size - keep) for name, values in self.untrained.items()
+        }
 
     def record_untrained(self, task: int, metrics: dict[str, float]) -> None:
         for name, value in metrics.items():
@@ -119,6 +151,7 @@ class ContinualResults:
             "bank_sizes": self.bank_sizes,
             "forgetting": {"max_abs_change": self.max_abs_change},
             "task_seconds": self.task_seconds,
+            "extended_from": self.extended_from,
         }
 
     @classmethod
@@ -143,6 +176,7 @@ class ContinualResults:
             standalone_params=params.get("standalone_model"),
             classifier=data.get("classifier", {}),
             higher_is_better=data["higher_is_better"],
+            extended_from=data.get("extended_from"),
         )
 
     def summary(self) -> dict[str, dict[str, float | None]]:

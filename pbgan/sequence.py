@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from pbgan.callbacks import TaskEndCallback
 from pbgan.config import validate_config
 from pbgan.errors import ConfigError, PbganError
 from pbgan.evaluation import TaskEvalSet, max_abs_change, save_sample_grid, translate_all
+from pbgan.extend import PriorModel
 from pbgan.io import write_json, write_text
 from pbgan.lifelong.family import effective_ratio
 from pbgan.lifelong_file import FILE_NAME, load_lifelong_file, restore_module, save_lifelong_file
@@ -32,42 +32,7 @@ from pbgan.loggers import build_loggers, close_loggers, log_config, log_stage
 from pbgan.metrics import HIGHER_IS_BETTER, ClassifierSettings, EvaluationSuite, TaskImages
 from pbgan.modules.base import LifelongGANModule
 from pbgan.results import ContinualResults, csv_text, format_matrix, format_summary
-
-
-@dataclass
-class TaskSpec:
-    """One task of the sequence, as its config describes it."""
-
-    name: str
-    domain: str
-    source_domain: str
-    direction: str
-    data: DictConfig
-
-    def describe(self) -> dict[str, str]:
-        return {
-            "name": self.name,
-            "domain": self.domain,
-            "source_domain": self.source_domain,
-            "direction": self.direction,
-        }
-
-
-def task_specs(cfg: DictConfig) -> list[TaskSpec]:
-    """The tasks of ``cfg.task_seq`` in order."""
-    tasks = cfg.task_seq.get("tasks") or {}
-    if not tasks:
-        raise ConfigError(f"task_seq={cfg.task_seq.get('name')!r} lists no tasks under 'tasks'")
-    return [
-        TaskSpec(
-            name=str(task.get("name", key)),
-            domain=str(task.get("domain", key)),
-            source_domain=str(task.get("source_domain") or f"{task.get('name', key)}_input"),
-            direction=str(task.get("direction", "AtoB")),
-            data=task.data,
-        )
-        for key, task in tasks.items()
-    ]
+from pbgan.tasks import TaskSpec, task_specs
 
 
 def build_trainer(
@@ -148,19 +113,32 @@ class SequenceRunner:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.resume = resume
-        self.specs = task_specs(cfg)
-        self.results = ContinualResults(
-            tasks=[spec.name for spec in self.specs],
-            domains=[spec.domain for spec in self.specs],
-            ratio=effective_ratio(str(cfg.method.name), float(cfg.ratio)),
-            width=float(cfg.method.get("width", 1.0)),
-            method=str(cfg.method.name),
-            seed=int(cfg.seed),
-            model=str(cfg.model.name),
-            higher_is_better=dict(HIGHER_IS_BETTER),
-        )
-        self.eval_sets: list[TaskEvalSet] = []
-        self.probe_baselines: list[torch.Tensor] = []
+        new_specs = task_specs(cfg)
+        # init_from: the file's tasks come first, learned and frozen, without their data.
+        self.prior = PriorModel.load(cfg.init_from) if cfg.get("init_from") else None
+        prior_specs = self.prior.specs() if self.prior else []
+        if self.prior:
+            self.prior.check_new_tasks(new_specs)
+        self.first_new = len(prior_specs)
+        self.specs = prior_specs + new_specs
+        if self.prior:
+            self.results = self.prior.results(new_specs, int(cfg.seed))
+            self.results.higher_is_better.update(HIGHER_IS_BETTER)
+        else:
+            self.results = ContinualResults(
+                tasks=[spec.name for spec in self.specs],
+                domains=[spec.domain for spec in self.specs],
+                ratio=effective_ratio(str(cfg.method.name), float(cfg.ratio)),
+                width=float(cfg.method.get("width", 1.0)),
+                method=str(cfg.method.name),
+                seed=int(cfg.seed),
+                model=str(cfg.model.name),
+                higher_is_better=dict(HIGHER_IS_BETTER),
+            )
+        # Per task: its val images (metrics and probes); an old task of init_from: its stored
+        # probe images only, or None when the file kept none.
+        self.eval_sets: list[TaskEvalSet | None] = self.prior.probe_sets() if self.prior else []
+        self.probe_baselines: list[torch.Tensor] = self.prior.probe_baselines() if self.prior else []
         self.suite: EvaluationSuite | None = None
         self.loggers: list[Logger] = []
 
@@ -168,31 +146,43 @@ class SequenceRunner:
         cfg = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        datamodules = [instantiate_data(spec) for spec in self.specs]  # fail fast on bad data
-        for spec, datamodule in zip(self.specs, datamodules):
+        new_specs = self.specs[self.first_new :]
+        datamodules = [instantiate_data(spec) for spec in new_specs]  # fail fast on bad data
+        new_sets = []
+        for spec, datamodule in zip(new_specs, datamodules):
             datamodule.setup("fit")
-            self.eval_sets.append(
+            new_sets.append(
                 TaskEvalSet.from_loader(spec.name, datamodule.val_dataloader(), int(cfg.eval.num_images))
             )
-        check_channels(self.specs, datamodules)
-        self.suite = self._build_suite(datamodules)
-        self.results.classifier = self.suite.classifier_info
+        self.eval_sets = self.eval_sets + new_sets
+        check_channels(new_specs, datamodules)
         first = datamodules[0]
+        settings = module_settings(cfg, first.input_nc, first.output_nc)
+        if self.prior:  # before any training: a mismatch must cost nothing
+            self.prior.check_architecture(str(cfg.model.name), settings)
+        self.suite = self._build_suite(new_specs, datamodules, new_sets)
+        self.results.classifier = self.suite.classifier_info
         # Re-seed: whether the classifier was trained or read from the cache must not change
         # the generator's initialisation.
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         module = build_module(cfg, first.input_nc, first.output_nc)
-        settings = module_settings(cfg, first.input_nc, first.output_nc)
         self.results.standalone_params = standalone_parameters(settings, int(cfg.model.generator.ngf))
         done = self._restore(module, settings) if self.resume else 0
+        if self.prior and done == 0:
+            self.prior.load_into(module)
+            done = self.first_new
+            print(
+                f"[pbgan] extending {self.prior.path}: tasks {', '.join(module.task_names)} are kept "
+                "frozen; new tasks follow",
+                flush=True,
+            )
         self.loggers = build_loggers(cfg, self.out_dir)
         log_config(self.loggers, cfg)
         success = False
         try:
-            for task, (spec, datamodule) in enumerate(zip(self.specs, datamodules)):
-                if task < done:
-                    continue
-                self._learn_task(module, task, spec, datamodule)
+            for task in range(done, len(self.specs)):
+                datamodule = datamodules[task - self.first_new]
+                self._learn_task(module, task, self.specs[task], datamodule)
                 self._write_outputs(module, settings)
                 shutil.rmtree(self._checkpoint_dir(task), ignore_errors=True)
             success = True
@@ -247,7 +237,10 @@ class SequenceRunner:
                 f"checkpoint {last} cannot be loaded ({error}); delete it to restart task {task + 1}"
             ) from error
 
-    def _build_suite(self, datamodules: list[pl.LightningDataModule]) -> EvaluationSuite:
+    def _build_suite(
+        self, specs: list[TaskSpec], datamodules: list[pl.LightningDataModule], eval_sets: list[TaskEvalSet]
+    ) -> EvaluationSuite:
+        """The metrics of the tasks this run has data for (the suite numbers them from 0)."""
         metrics_cfg = self.cfg.metrics
         options = OmegaConf.to_container(metrics_cfg.classifier, resolve=True)
         source_classes = bool(options.pop("source_domains", True))
@@ -264,7 +257,7 @@ class SequenceRunner:
                 train_inputs=train[0],
                 eval_inputs=data.inputs,
             )
-            for spec, datamodule, data in zip(self.specs, datamodules, self.eval_sets)
+            for spec, datamodule, data in zip(specs, datamodules, eval_sets)
             for train in [collect_images(datamodule.train_dataloader(), classifier.train_images)]
         ]
         return EvaluationSuite(
@@ -288,7 +281,7 @@ class SequenceRunner:
             flush=True,
         )
         module.begin_task(spec.name)
-        self.results.record_untrained(task, self.suite.evaluate(task, self._outputs(module, task)))
+        self.results.record_untrained(task, self._metrics(task, self._outputs(module, task)))
         started = time.perf_counter()
         self._fit(module, task, datamodule)
         seconds = time.perf_counter() - started
@@ -315,6 +308,12 @@ class SequenceRunner:
         backward = translate_all(module, task, reals, int(self.cfg.eval.batch_size), "BtoA")
         return torch.cat([forward.flatten(1), backward.flatten(1)], 1)
 
+    def _metrics(self, task: int, outputs: torch.Tensor) -> dict[str, float]:
+        """Task ``task``'s metrics; none for an init_from task (its data is not part of this run)."""
+        if task < self.first_new:
+            return {}
+        return self.suite.evaluate(task - self.first_new, outputs)
+
     def _evaluate_stage(self, module: LifelongGANModule, stage: int) -> dict[str, torch.Tensor]:
         """After learning task ``stage``: metrics, forgetting and samples of every task seen."""
         probes = int(self.cfg.eval.probe_images)
@@ -323,9 +322,12 @@ class SequenceRunner:
         grids = {}
         for task in range(stage + 1):
             data = self.eval_sets[task]
+            if data is None:  # an init_from task whose file kept no probe images
+                continue
             outputs = self._outputs(module, task)
-            self.results.record_metrics(stage, task, self.suite.evaluate(task, outputs))
-            probe = self._probe_outputs(module, task, outputs[:probes])
+            self.results.record_metrics(stage, task, self._metrics(task, outputs))
+            # An init_from task's eval set is its stored probes: compare all of them.
+            probe = self._probe_outputs(module, task, outputs if task < self.first_new else outputs[:probes])
             if task == stage:
                 self.probe_baselines.append(probe)
             change = max_abs_change(self.probe_baselines[task], probe)
@@ -362,10 +364,15 @@ class SequenceRunner:
         log_stage(self.loggers, module.sequence_step, scalars, tables, grids)
 
     def _write_outputs(self, module: LifelongGANModule, settings: dict[str, Any]) -> None:
-        """results.json, results.csv and the lifelong model file, each written atomically."""
+        """results.json, results.csv and the lifelong model file, each written atomically.
+
+        The file keeps each task's probe images with their outputs, so a later run that extends
+        it (init_from) can check every old task without the old data."""
         results = self.results.to_dict()
         write_json(self.out_dir / "results.json", results)
         write_text(self.out_dir / "results.csv", csv_text(self.results.tidy_rows()))
+        counts = [len(baseline) for baseline in self.probe_baselines]
+        probe_sets = self.eval_sets[: len(counts)]
         save_lifelong_file(
             self.out_dir / FILE_NAME,
             module,
@@ -373,7 +380,12 @@ class SequenceRunner:
             [s.describe() for s in self.specs],
             results,
             int(self.cfg.data.image_size),
-            extra={"probe_baselines": self.probe_baselines, "sequence_step": module.sequence_step},
+            extra={
+                "probe_baselines": self.probe_baselines,
+                "probe_inputs": [None if d is None else d.inputs[:n] for d, n in zip(probe_sets, counts)],
+                "probe_targets": [None if d is None else d.targets[:n] for d, n in zip(probe_sets, counts)],
+                "sequence_step": module.sequence_step,
+            },
         )
 
     def _print_summary(self) -> None:
@@ -383,6 +395,12 @@ class SequenceRunner:
             print(format_matrix(self.results, metric))
             print()
         print(format_summary(self.results))
+        if self.prior:
+            print(
+                f"tasks 1-{self.first_new} come from {self.prior.path}: this run has none of their data, "
+                "so their metrics after later tasks are '-' and every average is over the new tasks; "
+                "max_abs_change compares their outputs on the probe images the file kept"
+            )
         print()
         print(format_matrix(self.results, "max_abs_change", digits=6))
         params = self.results.to_dict()["params"]
