@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytorch_lightning as pl
 
+from pbgan.distributed import check_ranks_agree, rank, synchronize_task, world_size
 from pbgan.modules.base import LifelongGANModule
 
 
 class TaskEndCallback(pl.Callback):
     """When a task's training ends, freeze its filters and append its new ones to the bank.
 
-    Runs on every rank, so the bank grows identically everywhere. Training that is interrupted
-    never reaches ``on_train_end``, so an unfinished task is never frozen as if it were learned.
+    Runs on every rank: under DDP the task's tensors are first made identical on all ranks, and
+    after the freeze the ranks compare digests of their whole lifelong state. Training that is
+    interrupted never reaches ``on_train_end``, so an unfinished task is never frozen.
     """
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not isinstance(pl_module, LifelongGANModule):
             raise TypeError(f"TaskEndCallback needs a LifelongGANModule, got {type(pl_module).__name__}")
-        if pl_module.frozen_tasks <= pl_module.newest_task:
-            pl_module.end_task()
+        if pl_module.frozen_tasks > pl_module.newest_task:
+            return
+        task = pl_module.newest_task
+        synchronize_task(pl_module.lifelong_nets(), task)
+        pl_module.end_task()
+        digest = check_ranks_agree(pl_module.lifelong_nets(), f"freezing task {task + 1}")
+        if world_size() > 1:
+            # One write per line: the ranks share the terminal.
+            sys.stdout.write(
+                f"[pbgan] rank {rank()}/{world_size()}: task {task + 1} frozen, state digest {digest}\n"
+            )
+            sys.stdout.flush()

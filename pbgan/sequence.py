@@ -22,6 +22,7 @@ from pytorch_lightning.loggers import Logger
 from pbgan.build import build_module, module_settings, standalone_parameters
 from pbgan.callbacks import TaskEndCallback
 from pbgan.config import validate_config
+from pbgan.distributed import is_main_process
 from pbgan.errors import ConfigError, PbganError
 from pbgan.evaluation import TaskEvalSet, max_abs_change, save_sample_grid, translate_all
 from pbgan.extend import PriorModel
@@ -141,6 +142,14 @@ class SequenceRunner:
         self.probe_baselines: list[torch.Tensor] = self.prior.probe_baselines() if self.prior else []
         self.suite: EvaluationSuite | None = None
         self.loggers: list[Logger] = []
+        # Under DDP every rank runs the sequence (same seeds, same evaluation, so the ranks'
+        # random streams stay in step); only the main process writes and logs.
+        self.main = is_main_process()
+
+    def _say(self, *args: Any, **kwargs: Any) -> None:
+        """Print on the main process only (under DDP every rank runs this code)."""
+        if self.main:
+            print(*args, **kwargs)
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -171,31 +180,33 @@ class SequenceRunner:
         if self.prior and done == 0:
             self.prior.load_into(module)
             done = self.first_new
-            print(
+            self._say(
                 f"[pbgan] extending {self.prior.path}: tasks {', '.join(module.task_names)} are kept "
                 "frozen; new tasks follow",
                 flush=True,
             )
-        self.loggers = build_loggers(cfg, self.out_dir)
+        self.loggers = build_loggers(cfg, self.out_dir) if self.main else []
         log_config(self.loggers, cfg)
         success = False
         try:
             for task in range(done, len(self.specs)):
                 datamodule = datamodules[task - self.first_new]
                 self._learn_task(module, task, self.specs[task], datamodule)
-                self._write_outputs(module, settings)
-                shutil.rmtree(self._checkpoint_dir(task), ignore_errors=True)
+                if self.main:
+                    self._write_outputs(module, settings)
+                    shutil.rmtree(self._checkpoint_dir(task), ignore_errors=True)
             success = True
         finally:
             close_loggers(self.loggers, success)
-        self._print_summary()
+        if self.main:
+            self._print_summary()
         return self.results.to_dict()
 
     def _restore(self, module: LifelongGANModule, settings: dict[str, Any]) -> int:
         """Load the learned tasks, results and probe outputs of an interrupted run; tasks done."""
         path = self.out_dir / FILE_NAME
         if not path.is_file():
-            print(f"[pbgan] resuming {self.out_dir}: no task was completed, starting at task 1", flush=True)
+            self._say(f"[pbgan] resuming {self.out_dir}: no task was completed, starting at task 1")
             return 0
         payload = load_lifelong_file(path)
         names = [task["name"] for task in payload["tasks"]]
@@ -213,7 +224,7 @@ class SequenceRunner:
         restore_module(module, payload)
         self.results = ContinualResults.from_dict(payload["results"])
         self.probe_baselines = list(payload["probe_baselines"])
-        print(f"[pbgan] resuming {self.out_dir}: tasks {', '.join(names)} are done", flush=True)
+        self._say(f"[pbgan] resuming {self.out_dir}: tasks {', '.join(names)} are done", flush=True)
         return len(names)
 
     def _checkpoint_dir(self, task: int) -> Path:
@@ -224,10 +235,13 @@ class SequenceRunner:
         folder = self._checkpoint_dir(task)
         last = folder / "last.ckpt"
         trainer = build_trainer(self.cfg, self.out_dir, self.loggers, folder)
+        # Each task's training draws from its own seed: the same on every DDP rank (Lightning's
+        # DDP setup re-seeds with this value too), and independent of what ran before it.
+        pl.seed_everything(int(self.cfg.seed) + task, workers=True, verbose=False)
         if not last.is_file():
             trainer.fit(module, datamodule=datamodule)
             return
-        print(f"[pbgan] continuing task {task + 1} from {last}", flush=True)
+        self._say(f"[pbgan] continuing task {task + 1} from {last}", flush=True)
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(last))
         except (RuntimeError, EOFError, OSError) as error:
@@ -275,7 +289,7 @@ class SequenceRunner:
         self, module: LifelongGANModule, task: int, spec: TaskSpec, datamodule: pl.LightningDataModule
     ) -> None:
         total = len(self.specs)
-        print(
+        self._say(
             f"\n[pbgan] task {task + 1}/{total}: {spec.name} ({spec.direction}, target domain "
             f"'{spec.domain}', ratio={self.results.ratio}, method={self.results.method})",
             flush=True,
@@ -332,6 +346,8 @@ class SequenceRunner:
                 self.probe_baselines.append(probe)
             change = max_abs_change(self.probe_baselines[task], probe)
             self.results.record_change(stage, task, change)
+            if not self.main:
+                continue
             grids[f"samples/task{task + 1}_{data.name}"] = save_sample_grid(
                 folder / f"task{task + 1}_{data.name}.png",
                 data.inputs[:samples],
@@ -389,30 +405,30 @@ class SequenceRunner:
         )
 
     def _print_summary(self) -> None:
-        print("\n[pbgan] continual results (rows: after learning task i; columns: task j)")
+        self._say("\n[pbgan] continual results (rows: after learning task i; columns: task j)")
         shown = [name for name in ("acc", self.suite.fid_key, "l1") if name in self.results.matrix]
         for metric in shown:
-            print(format_matrix(self.results, metric))
-            print()
-        print(format_summary(self.results))
+            self._say(format_matrix(self.results, metric))
+            self._say()
+        self._say(format_summary(self.results))
         if self.prior:
-            print(
+            self._say(
                 f"tasks 1-{self.first_new} come from {self.prior.path}: this run has none of their data, "
                 "so their metrics after later tasks are '-' and every average is over the new tasks; "
                 "max_abs_change compares their outputs on the probe images the file kept"
             )
-        print()
-        print(format_matrix(self.results, "max_abs_change", digits=6))
+        self._say()
+        self._say(format_matrix(self.results, "max_abs_change", digits=6))
         params = self.results.to_dict()["params"]
-        print(
+        self._say(
             f"\nstored generator parameters: {params['stored_total']:,} for "
             f"{self.results.completed} tasks vs {params['standalone_total']:,} for standalone models "
             f"({params['stored_share']:.3f}x)"
         )
         accuracy = self.suite.classifier_info.get("accuracy")
         if accuracy is not None:
-            print(f"domain classifier accuracy on held-out real images: {accuracy:.4f}")
-        print(f"outputs: {self.out_dir}", flush=True)
+            self._say(f"domain classifier accuracy on held-out real images: {accuracy:.4f}")
+        self._say(f"outputs: {self.out_dir}", flush=True)
 
 
 def run_sequence(cfg: DictConfig, out_dir: str | Path, resume: bool = False) -> dict[str, Any]:

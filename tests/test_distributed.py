@@ -1,0 +1,98 @@
+"""DDP (trainer=ddp): every rank freezes the same task and grows the same bank, equal to one process."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from pbgan_testing import TINY, compose_config
+
+from pbgan.distributed import state_digest, synchronize_task
+from pbgan.lifelong.family import PiggybackFamily
+from pbgan.lifelong_file import load_lifelong_file, restore_generator
+from pbgan.networks import UNetGenerator
+
+ROOT = Path(__file__).resolve().parent.parent
+TWO_TASKS = [*TINY, "~task_seq.tasks.seg2facade", "~task_seq.tasks.edges2bag", "trainer.max_epochs=2"]
+# Lightning gives each CPU rank cores/ranks threads; one thread everywhere keeps the float
+# reductions in one order, so a DDP run can match the single-process run bit for bit.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run(folder: Path, *extra: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "pbgan.run", *TWO_TASKS, *extra, f"hydra.run.dir={folder}"],
+        cwd=ROOT,
+        env=ONE_THREAD,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def stored(folder: Path) -> tuple[str, torch.Tensor]:
+    """Digest of the model file's generator state (banks included) and task 1's outputs."""
+    payload = load_lifelong_file(folder / "lifelong.pt")
+    net = restore_generator(payload["generators"]["generator"], payload["frozen_tasks"])
+    net.set_task(0)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        return state_digest({"generator": net}), net(torch.rand(2, 3, 32, 32) * 2 - 1)
+
+
+def test_ddp_ranks_agree_and_match_one_process(tmp_path: Path) -> None:
+    output = run(
+        tmp_path / "ddp",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.use_distributed_sampler=false",  # both ranks see every batch, as one process does
+    )
+    run(tmp_path / "single")
+    lines = re.findall(r"\[pbgan\] rank (\d)/2: task (\d) frozen, state digest (\w+)", output)
+    digests = {(int(task), int(rank)): digest for rank, task, digest in lines}
+    assert set(digests) == {(1, 0), (1, 1), (2, 0), (2, 1)}
+    assert digests[(1, 0)] == digests[(1, 1)] and digests[(2, 0)] == digests[(2, 1)]
+    ddp_digest, ddp_task1 = stored(tmp_path / "ddp")
+    single_digest, single_task1 = stored(tmp_path / "single")
+    assert ddp_digest == digests[(2, 0)] == single_digest  # bank and every task's tensors
+    assert torch.equal(ddp_task1, single_task1)
+    assert not (tmp_path / "ddp" / "checkpoints" / "task2_map2aerial").exists()  # written once, cleaned
+
+
+def _average_statistics(rank: int, store_file: str, results: dict) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{store_file}", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(rank)  # each rank starts from different parameters and statistics
+        net = UNetGenerator(PiggybackFamily(0.25), ngf=4, num_downs=5)
+        net.add_task()
+        norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        for norm in norms:
+            norm.running_mean.fill_(float(rank))
+        synchronize_task({"generator": net}, 0)
+        net.end_task()
+        results[rank] = (state_digest({"generator": net}), float(norms[0].running_mean[0]))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_synchronize_task_averages_statistics_and_copies_rank_0(tmp_path: Path) -> None:
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_average_statistics, args=(str(tmp_path / "store"), results), nprocs=2, join=True)
+        assert results[0] == results[1]  # bitwise the same lifelong state on both ranks
+        assert results[0][1] == 0.5  # running statistics averaged over ranks (0 and 1)
+
+
+def test_ddp_trainer_config_composes() -> None:
+    cfg = compose_config(["trainer=ddp"])
+    assert cfg.trainer.strategy.broadcast_buffers is False
+    assert cfg.trainer.strategy.find_unused_parameters is True
