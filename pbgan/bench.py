@@ -13,6 +13,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -60,22 +61,39 @@ def timed(step: Callable[[], None], device: torch.device, warmup: int, repeats: 
     return statistics.median(times)
 
 
-def train_step_fn(net: LifelongNet, size: dict, device: torch.device) -> Callable[[], None]:
-    """One pix2pix-style generator + discriminator step on random data."""
+SWITCHES = ("channels_last", "compile", "bf16")
+
+
+def train_step_fn(
+    net: LifelongNet, size: dict, device: torch.device, switches: tuple[str, ...] = ()
+) -> Callable[[], None]:
+    """One pix2pix-style generator + discriminator step on random data, with speed ``switches``."""
     disc = PatchGAN(6, ndf=size["ngf"]).to(device)
     opt_g = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
     shape = (size["batch"], 3, size["image_size"], size["image_size"])
     a, b = torch.randn(shape, device=device), torch.randn(shape, device=device)
+    if "channels_last" in switches:
+        for module in (net, disc):
+            module.to(memory_format=torch.channels_last)
+        a, b = (x.contiguous(memory_format=torch.channels_last) for x in (a, b))
+    if "compile" in switches:
+        net.compile()
+        disc.compile()
+    autocast = (
+        (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if "bf16" in switches else nullcontext
+    )
     net.train()
 
     def step() -> None:
-        fake = net(a)
-        loss_d = disc(torch.cat([a, fake.detach()], 1)).mean() - disc(torch.cat([a, b], 1)).mean()
+        with autocast():
+            fake = net(a)
+            loss_d = disc(torch.cat([a, fake.detach()], 1)).mean() - disc(torch.cat([a, b], 1)).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        loss_g = -disc(torch.cat([a, fake], 1)).mean() + 100 * F.l1_loss(fake, b)
+        with autocast():
+            loss_g = -disc(torch.cat([a, fake], 1)).mean() + 100 * F.l1_loss(fake.float(), b)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -105,8 +123,21 @@ def peak_memory(step: Callable[[], None], device: torch.device) -> int | None:
     return int(torch.cuda.max_memory_allocated(device))
 
 
+def usable_switches(switches: tuple[str, ...], device: torch.device) -> tuple[list[str], list[str]]:
+    """(switches to measure, switches skipped on this device): bf16 autocast needs a GPU."""
+    usable = [name for name in switches if name != "bf16" or device.type == "cuda"]
+    return usable, [name for name in switches if name not in usable]
+
+
 def run(
-    arch: str, scale: str, ratio: float, tasks: int, warmup: int, repeats: int, device: torch.device
+    arch: str,
+    scale: str,
+    ratio: float,
+    tasks: int,
+    warmup: int,
+    repeats: int,
+    device: torch.device,
+    switches: tuple[str, ...] = (),
 ) -> dict:
     size = SCALES[scale]
     torch.manual_seed(0)
@@ -121,6 +152,24 @@ def run(
             "train_step_s": timed(step, device, warmup, repeats),
             "train_peak_bytes": peak_memory(step, device),
         }
+    measured, skipped = usable_switches(switches, device)
+    switch_rows: dict[str, dict] = {}
+    for switch in measured:
+        # A fresh network per switch, so one switch's layout or compiled code never leaks into another.
+        net = build(arch, PiggybackFamily(ratio), size).to(device)
+        grow_to(net, 2)
+        step = train_step_fn(net, size, device, (switch,))
+        started = time.perf_counter()
+        step()  # the first step pays for compiling, if any
+        first = time.perf_counter() - started
+        switch_rows[switch] = {
+            "train_step_s": timed(step, device, warmup, repeats),
+            "first_step_s": first,
+            "train_peak_bytes": peak_memory(step, device),
+        }
+        switch_rows[switch]["vs_off"] = (
+            switch_rows[switch]["train_step_s"] / rows["piggyback_task2"]["train_step_s"]
+        )
     grow_to(piggy, tasks)
     step = train_step_fn(piggy, size, device)
     rows[f"piggyback_task{tasks}"] = {
@@ -144,6 +193,8 @@ def run(
         "repeats": repeats,
         "warmup": warmup,
         "rows": rows,
+        "switches": switch_rows,  # piggyback task-2 training step with one switch on
+        "switches_skipped": skipped,
         "ratios": {
             "train_task2_vs_full": rows["piggyback_task2"]["train_step_s"] / base["train_step_s"],
             f"train_task{tasks}_vs_full": rows[f"piggyback_task{tasks}"]["train_step_s"]
@@ -173,6 +224,13 @@ def format_result(result: dict) -> str:
             f"{'-' if peak is None else f'{peak / 2**20:.0f}':>10}"
         )
     lines += [f"{key}: {value:.3f}x" for key, value in result["ratios"].items()]
+    for name, row in result["switches"].items():
+        lines.append(
+            f"piggyback_task2 + {name}: {row['train_step_s'] * 1000:.1f}ms per step "
+            f"({row['vs_off']:.3f}x of off; first step {row['first_step_s']:.1f}s)"
+        )
+    for name in result["switches_skipped"]:
+        lines.append(f"piggyback_task2 + {name}: not measured (needs a CUDA GPU)")
     stored = result["stored"]
     lines.append(
         f"stored after {result['tasks']} tasks: {stored['piggyback_total']:,} vs "
@@ -195,14 +253,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--switches",
+        default=",".join(SWITCHES),
+        help=f"speed switches to measure one at a time, comma-separated from {', '.join(SWITCHES)}, or none",
+    )
     parser.add_argument("--out", default="bench.json", help="JSON file for the figures")
     args = parser.parse_args(argv)
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     )
+    switches = () if args.switches == "none" else tuple(filter(None, args.switches.split(",")))
+    unknown = [name for name in switches if name not in SWITCHES]
+    if unknown:
+        parser.error(f"--switches: {', '.join(unknown)} not known; use {', '.join(SWITCHES)} or none")
     archs = ["unet", "resnet"] if args.arch == "both" else [args.arch]
     results = [
-        run(arch, args.scale, args.ratio, args.tasks, args.warmup, args.repeats, device) for arch in archs
+        run(arch, args.scale, args.ratio, args.tasks, args.warmup, args.repeats, device, switches)
+        for arch in archs
     ]
     for result in results:
         print(format_result(result), end="\n\n")

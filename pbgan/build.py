@@ -122,6 +122,7 @@ def build_module(cfg: DictConfig, input_nc: int = 3, output_nc: int = 3) -> Life
         "discriminator": plain(model.discriminator),
         "gan_mode": str(model.gan_mode),
         "optim": plain(model.optim),
+        "speed": {k: v for k, v in plain(cfg.speed).items() if k != "bf16"},
     }
     if model.name == "pix2pix":
         return Pix2PixModule(nets["generator"], lambda_l1=float(model.lambda_l1), **common)

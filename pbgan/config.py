@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from omegaconf import DictConfig
 
 from pbgan.errors import ConfigError
@@ -24,6 +25,11 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"method={cfg.method.name!r} is not known: use one of {', '.join(METHODS)}")
     for option in ("data.image_size", "eval.num_images", "eval.batch_size", "eval.probe_images"):
         check_positive(cfg, option)
+    if cfg.speed.bf16 and (cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available()):
+        raise ConfigError(
+            "speed.bf16=true needs a CUDA GPU (bf16 autocast on a CPU is slower than float32): "
+            "drop it on this machine"
+        )
     if cfg.eval.probe_images > cfg.eval.num_images or cfg.eval.sample_images > cfg.eval.num_images:
         raise ConfigError(
             f"eval.probe_images={cfg.eval.probe_images} and eval.sample_images="

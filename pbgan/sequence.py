@@ -49,8 +49,10 @@ def build_trainer(
                 dirpath=str(checkpoint_dir), filename="last", save_top_k=1, enable_version_counter=False
             )
         )
+    extra = {"precision": "bf16-mixed"} if cfg.speed.bf16 else {}
     return instantiate(
         cfg.trainer,
+        **extra,
         default_root_dir=str(out_dir),
         callbacks=callbacks,
         logger=loggers or False,
@@ -92,6 +94,13 @@ def data_key(spec: TaskSpec) -> dict[str, Any]:
         "direction": spec.direction,
         **{k: v for k, v in data.items() if k not in LOADER_ONLY},
     }
+
+
+def evaluation_device(accelerator: str) -> torch.device:
+    """Where the generators translate the eval images: this rank's GPU when training uses one."""
+    if accelerator != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def collect_images(loader: Any, limit: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,6 +154,7 @@ class SequenceRunner:
         # Under DDP every rank runs the sequence (same seeds, same evaluation, so the ranks'
         # random streams stay in step); only the main process writes and logs.
         self.main = is_main_process()
+        self.eval_device = evaluation_device(str(cfg.trainer.accelerator))
 
     def _say(self, *args: Any, **kwargs: Any) -> None:
         """Print on the main process only (under DDP every rank runs this code)."""
@@ -294,11 +304,13 @@ class SequenceRunner:
             f"'{spec.domain}', ratio={self.results.ratio}, method={self.results.method})",
             flush=True,
         )
+        module.to(self.eval_device)
         module.begin_task(spec.name)
         self.results.record_untrained(task, self._metrics(task, self._outputs(module, task)))
         started = time.perf_counter()
         self._fit(module, task, datamodule)
         seconds = time.perf_counter() - started
+        module.to(self.eval_device)  # Lightning hands the model back on the CPU
         if module.frozen_tasks != task + 1:
             raise PbganError(f"training of task {spec.name} stopped before it finished; nothing was frozen")
         grids = self._evaluate_stage(module, task)

@@ -26,6 +26,14 @@ class OptimConfig:
     decay_fraction: float = 0.5  # share of a task's steps over which the rate falls to ~0
 
 
+@dataclass
+class SpeedConfig:
+    """Optional speed switches (config ``speed.*``); ``python -m pbgan.bench`` measures each."""
+
+    channels_last: bool = False  # NHWC layout for networks and batches (tensor cores on GPUs)
+    compile: bool = False  # torch.compile every network when a task's training starts
+
+
 def linear_decay(total_steps: int, decay_fraction: float) -> Callable[[int], float]:
     """Constant rate, then a linear fall over the last ``decay_fraction`` of the steps."""
     decay_steps = max(1, round(total_steps * decay_fraction))
@@ -45,10 +53,13 @@ class LifelongGANModule(pl.LightningModule):
     :meth:`optimize` once for the discriminators and once for the generators per batch.
     """
 
-    def __init__(self, optim: OptimConfig | dict | None = None) -> None:
+    def __init__(
+        self, optim: OptimConfig | dict | None = None, speed: SpeedConfig | dict | None = None
+    ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.optim = optim if isinstance(optim, OptimConfig) else OptimConfig(**(optim or {}))
+        self.speed = speed if isinstance(speed, SpeedConfig) else SpeedConfig(**(speed or {}))
         self.task_names: list[str] = []
         # Batches trained over the whole sequence: the loggers' step axis, continuing across
         # tasks (each task's new Trainer restarts global_step, which also counts both optimizers).
@@ -63,8 +74,12 @@ class LifelongGANModule(pl.LightningModule):
         """Replace the discriminators with fresh ones for a new task."""
         raise NotImplementedError
 
-    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+    def discriminators(self) -> list[nn.Module]:
+        """The current task's discriminators."""
         raise NotImplementedError
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        return (p for net in self.discriminators() for p in net.parameters())
 
     def generate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         """The active task's translation of a batch of inputs in ``direction``."""
@@ -153,6 +168,22 @@ class LifelongGANModule(pl.LightningModule):
         if state.get("task_names") not in (None, self.task_names):
             raise RuntimeError(f"checkpoint of tasks {state['task_names']} does not fit {self.task_names}")
         self.sequence_step = int(state.get("sequence_step", self.sequence_step))
+
+    def on_fit_start(self) -> None:
+        """Apply the speed switches to the networks this task trains."""
+        networks = [*self.lifelong_nets().values(), *self.discriminators()]
+        if self.speed.channels_last:
+            for net in networks:
+                net.to(memory_format=torch.channels_last)
+        if self.speed.compile:
+            for net in networks:
+                net.compile()
+
+    def prepare_batch(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training batch (A, B) in the layout the speed switches ask for."""
+        if self.speed.channels_last:
+            return tuple(x.contiguous(memory_format=torch.channels_last) for x in batch)
+        return tuple(batch)
 
     def on_train_start(self) -> None:
         self.set_task(self.newest_task)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pbgan.lifelong.network import LifelongNet
-from pbgan.modules.base import LifelongGANModule, OptimConfig
+from pbgan.modules.base import LifelongGANModule, OptimConfig, SpeedConfig
 from pbgan.modules.image_pool import ImagePool
 from pbgan.modules.losses import GANLoss
 from pbgan.networks.patchgan import PatchGAN
@@ -37,8 +34,9 @@ class CycleGANModule(LifelongGANModule):
         lambda_identity: float = 0.5,
         pool_size: int = 50,
         optim: OptimConfig | dict | None = None,
+        speed: SpeedConfig | dict | None = None,
     ) -> None:
-        super().__init__(optim)
+        super().__init__(optim, speed)
         self.g_ab = g_ab
         self.g_ba = g_ba
         self.input_nc = input_nc
@@ -63,14 +61,14 @@ class CycleGANModule(LifelongGANModule):
         self.pool_a = ImagePool(self.pool_size)
         self.pool_b = ImagePool(self.pool_size)
 
-    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
-        return itertools.chain(self.d_a.parameters(), self.d_b.parameters())
+    def discriminators(self) -> list[nn.Module]:
+        return [self.d_a, self.d_b]
 
     def generate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         return self.g_ab(inputs) if direction == "AtoB" else self.g_ba(inputs)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real_a, real_b = batch
+        real_a, real_b = self.prepare_batch(batch)
         opt_g, opt_d = self.optimizers()
         parts: dict[str, torch.Tensor] = {}
         fakes: dict[str, torch.Tensor] = {}

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pbgan.lifelong.network import LifelongNet
-from pbgan.modules.base import LifelongGANModule, OptimConfig
+from pbgan.modules.base import LifelongGANModule, OptimConfig, SpeedConfig
 from pbgan.modules.losses import GANLoss
 from pbgan.networks.patchgan import PatchGAN
 
@@ -26,8 +24,9 @@ class Pix2PixModule(LifelongGANModule):
         lambda_l1: float = 100.0,
         gan_mode: str = "vanilla",
         optim: OptimConfig | dict | None = None,
+        speed: SpeedConfig | dict | None = None,
     ) -> None:
-        super().__init__(optim)
+        super().__init__(optim, speed)
         self.generator = generator
         self.input_nc = input_nc
         self.output_nc = output_nc
@@ -43,14 +42,14 @@ class Pix2PixModule(LifelongGANModule):
         self.discriminator = PatchGAN(self.input_nc + self.output_nc, **self.discriminator_settings)
         self.discriminator.to(self.device)
 
-    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
-        return self.discriminator.parameters()
+    def discriminators(self) -> list[nn.Module]:
+        return [self.discriminator]
 
     def generate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         return self.generator(inputs)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real_a, real_b = batch
+        real_a, real_b = self.prepare_batch(batch)
         opt_g, opt_d = self.optimizers()
         fake_b = self.generator(real_a)
 
