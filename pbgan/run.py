@@ -13,6 +13,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from pbgan.errors import PbganError
@@ -55,12 +56,27 @@ def resume_dir(cfg: DictConfig) -> Path:
     return folder
 
 
+def check_launcher(cfg: DictConfig) -> None:
+    """DDP in a sweep needs a launcher that starts one process per device: Lightning would
+    otherwise start its extra ranks as copies of the whole sweep."""
+    hydra_cfg = HydraConfig.get()
+    strategy = str(cfg.trainer.get("strategy", "")).lower()
+    launcher = str(hydra_cfg.launcher.get("_target_", ""))
+    if hydra_cfg.mode == RunMode.MULTIRUN and "ddp" in strategy and "submitit" not in launcher.lower():
+        raise PbganError(
+            "trainer=ddp in a multirun (-m) needs a launcher that starts one process per device, such as "
+            "hydra/launcher=slurm with tasks_per_node = trainer.devices; with the basic launcher, run the "
+            "sweep's jobs one by one without -m"
+        )
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Learn the configured task sequence; returns the final mean of the first metric for sweepers."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdverts())
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own, about torch internals
     try:
+        check_launcher(cfg)
         resume = cfg.get("resume")
         out_dir = resume_dir(cfg) if resume else Path(HydraConfig.get().runtime.output_dir)
         results = run_sequence(cfg, out_dir, resume=bool(resume))

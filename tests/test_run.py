@@ -100,6 +100,7 @@ def run_cli(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
         (["task_seq=no_such_seq"], "Could not find 'task_seq/no_such_seq'"),
         (["method=no_such_method"], "Could not find 'method/no_such_method'"),
         (["data.image_size=48", "model.generator.num_downs=6"], "image size 48 cannot pass through a UNet"),
+        (["-m", "trainer=ddp", "trainer.accelerator=cpu"], "trainer=ddp in a multirun (-m) needs a launcher"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_clear_message(
