@@ -100,7 +100,6 @@ def run_cli(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
         (["task_seq=no_such_seq"], "Could not find 'task_seq/no_such_seq'"),
         (["method=no_such_method"], "Could not find 'method/no_such_method'"),
         (["data.image_size=48", "model.generator.num_downs=6"], "image size 48 cannot pass through a UNet"),
-        (["-m", "trainer=ddp", "trainer.accelerator=cpu"], "trainer=ddp in a multirun (-m) needs a launcher"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_clear_message(
@@ -110,6 +109,18 @@ def test_bad_input_exits_non_zero_with_a_clear_message(
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ddp_sweep_with_the_basic_launcher_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pbgan.run", "-m", *TINY, "trainer=ddp", f"hydra.sweep.dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert "trainer=ddp in a multirun (-m) needs a launcher that starts one process per device" in result.stderr
 
 
 def test_cli_trains_and_prints_the_matrix(tmp_path: Path) -> None:
