@@ -120,7 +120,7 @@ def test_ddp_sweep_with_the_basic_launcher_is_refused(tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 2
-    assert "trainer=ddp in a multirun (-m) needs a launcher that starts one process per device" in result.stderr
+    assert "trainer=ddp in a multirun (-m) needs a launcher that starts one process" in result.stderr
 
 
 def test_cli_trains_and_prints_the_matrix(tmp_path: Path) -> None:
