@@ -60,3 +60,15 @@ def test_learning_rate_is_constant_then_falls_linearly() -> None:
     assert values[:5] == [1.0] * 5
     assert all(a > b for a, b in zip(values[4:], values[5:]))
     assert values[-1] == pytest.approx(1 / 6)
+
+
+def test_piggyback_matrices_can_learn_at_their_own_rate() -> None:
+    module = build_module(compose_config(["model.optim.piggyback_lr_scale=4"]))
+    module.begin_task("first")
+    assert [g["lr"] for g in module.generator_param_groups()] == [2e-4]  # task 1 has no P
+    module.end_task()
+    module.begin_task("second")
+    plain, matrices = module.generator_param_groups()
+    assert plain["lr"] == 2e-4 and matrices["lr"] == 8e-4
+    expected = {id(p) for p in module.generator.piggyback_matrices() if p.requires_grad and p.numel()}
+    assert {id(p) for p in matrices["params"]} == expected and expected

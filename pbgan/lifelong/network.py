@@ -70,6 +70,15 @@ class LifelongNet(nn.Module):
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         return [p for _, layer in self.lifelong_layers() for p in layer.task_parameters(task)]
 
+    def piggyback_matrices(self) -> list[nn.Parameter]:
+        """Every task's piggyback matrix P (the optimizer may give them their own rate)."""
+        return [
+            p
+            for _, layer in self.lifelong_layers()
+            if isinstance(layer, PiggybackConv)
+            for p in layer.piggyback
+        ]
+
     def task_tensors(self, task: int) -> list[torch.Tensor]:
         """Everything the lifelong model file stores for ``task``: parameters and buffers."""
         return self.task_parameters(task) + [

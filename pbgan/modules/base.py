@@ -24,6 +24,8 @@ class OptimConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     decay_fraction: float = 0.5  # share of a task's steps over which the rate falls to ~0
+    # Learning-rate multiplier for the piggyback matrices P (1: the paper's single rate).
+    piggyback_lr_scale: float = 1.0
 
 
 @dataclass
@@ -152,9 +154,24 @@ class LifelongGANModule(pl.LightningModule):
         """Only the newest task's parameters: frozen tasks and the bank never reach an optimizer."""
         return [p for net in self.lifelong_nets().values() for p in net.parameters() if p.requires_grad]
 
+    def generator_param_groups(self) -> list[dict]:
+        """The newest task's generator parameters: the piggyback matrices P at their own rate."""
+        params = self.trainable_generator_parameters()
+        matrices = {
+            id(p) for net in self.lifelong_nets().values() for p in net.piggyback_matrices() if p.numel()
+        }
+        groups = [
+            {"params": [p for p in params if id(p) not in matrices], "lr": self.optim.lr},
+            {
+                "params": [p for p in params if id(p) in matrices],
+                "lr": self.optim.lr * self.optim.piggyback_lr_scale,
+            },
+        ]
+        return [group for group in groups if group["params"]]
+
     def configure_optimizers(self):
         betas = (self.optim.beta1, self.optim.beta2)
-        opt_g = torch.optim.Adam(self.trainable_generator_parameters(), lr=self.optim.lr, betas=betas)
+        opt_g = torch.optim.Adam(self.generator_param_groups(), betas=betas)
         opt_d = torch.optim.Adam(self.discriminator_parameters(), lr=self.optim.lr, betas=betas)
         factor = linear_decay(int(self.trainer.estimated_stepping_batches), self.optim.decay_fraction)
         return [opt_g, opt_d], [LambdaLR(opt_g, factor), LambdaLR(opt_d, factor)]
