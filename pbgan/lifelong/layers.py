@@ -134,7 +134,8 @@ class TaskConv(LifelongLayer):
             return self.task_weight(task)
         if self._cached is None or self._cached[0] != task:
             with torch.no_grad():
-                self._cached = (task, self.task_weight(task))
+                # contiguous: a transposed layer's weight is a view of filter-major storage
+                self._cached = (task, self.task_weight(task).contiguous())
         return self._cached[1]
 
     def drop_cache(self) -> None:
