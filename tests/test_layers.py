@@ -185,3 +185,24 @@ def test_frozen_task_weights_are_composed_once_in_eval_and_dropped_for_training(
     assert layer._cached is cached  # the open task is never cached
     layer.train()
     assert layer._cached is None
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("ratio", [0.0, 0.25])
+def test_mixing_bank_outputs_equals_composing_filters(transposed: bool, ratio: float) -> None:
+    """Deep layers train by mixing the bank's outputs: the same map and gradients as P^T B."""
+    layer = PiggybackConv(16, 32, 4, 2, 1, transposed=transposed, ratio=ratio)
+    grow(layer, 3)
+    layer.set_task(2)
+    x = torch.randn(2, 16, 2, 2)
+    assert layer.mixes_outputs(x, 2)  # few positions: mixing is the cheaper way
+    assert not layer.mixes_outputs(torch.randn(8, 16, 64, 64), 2)  # many: composing is
+    mixed = layer(x)
+    composed = (F.conv_transpose2d if transposed else F.conv2d)(x, layer.weight(2), layer.biases[2], 2, 1)
+    scale = composed.abs().max()
+    torch.testing.assert_close(mixed / scale, composed / scale, rtol=0, atol=1e-5)
+    params = [p for p in layer.task_parameters(2) if p.numel()]
+    grads_mixed = torch.autograd.grad(mixed.square().sum(), params)
+    grads_composed = torch.autograd.grad(composed.square().sum(), params)
+    for a, b in zip(grads_mixed, grads_composed):
+        torch.testing.assert_close(a / b.abs().max(), b / b.abs().max(), rtol=0, atol=1e-5)

@@ -264,6 +264,54 @@ class PiggybackConv(TaskConv):
     def task_weight(self, task: int) -> torch.Tensor:
         return self.weight(task)
 
+    def _convolve(self, x: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
+        """``x`` through filter-major ``filters`` (K, C_in, k, k), without bias."""
+        if self.transposed:
+            return F.conv_transpose2d(
+                x, filters.transpose(0, 1), None, self.stride, self.padding, self.output_padding
+            )
+        return F.conv2d(x, filters, None, self.stride, self.padding)
+
+    def mixes_outputs(self, x: torch.Tensor, task: int) -> bool:
+        """Whether the trainable task is cheaper as bank outputs mixed by P than as P^T B composed.
+
+        Both are the same linear map: conv(x, P^T B) = P^T conv(x, B). Composing costs
+        M (N - n_u) d per call whatever the batch; convolving with the M bank filters and mixing
+        costs (M - N + n_u) d + M (N - n_u) per position instead, so deep layers with few
+        positions (small images, small batches) are cheaper mixed, shallow ones composed.
+        """
+        rows, combos = self.bank_rows(task), self.out_channels - self.n_new
+        if rows == 0 or combos == 0 or task < self.frozen:
+            return False
+        batch, _, height, width = x.shape
+        k, s, p = self.kernel_size, self.stride, self.padding
+        if self.transposed:  # the kernel runs over input positions, the mixing over output ones
+            positions = batch * height * width
+            outputs = (
+                batch
+                * ((height - 1) * s - 2 * p + k + self.output_padding)
+                * ((width - 1) * s - 2 * p + k + self.output_padding)
+            )
+        else:
+            positions = outputs = batch * ((height + 2 * p - k) // s + 1) * ((width + 2 * p - k) // s + 1)
+        d = self.filter_size
+        composed = rows * combos * d + self.out_channels * d * positions
+        mixed = (self.n_new + rows) * d * positions + rows * combos * outputs
+        return mixed < composed
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        task = self.active
+        if not self.mixes_outputs(x, task):
+            return super().forward(x)
+        rows = self.bank_rows(task)
+        bank = self.bank[:rows].view(rows, self.in_channels, self.kernel_size, self.kernel_size)
+        mixing = self.piggyback[task].t()[:, :, None, None]  # a 1x1 convolution over bank outputs
+        parts = [F.conv2d(self._convolve(x, bank), mixing)]
+        if self.n_new:
+            parts.insert(0, self._convolve(x, self.unconstrained[task]))
+        out = torch.cat(parts, 1)
+        return out + self.biases[task].view(1, -1, 1, 1) if self.has_bias else out
+
     def extra_repr(self) -> str:
         kind = "transposed, " if self.transposed else ""
         role = "task-specific" if self.task_specific else f"ratio={self.ratio}, n_u={self.n_new}"
