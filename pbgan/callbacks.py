@@ -26,8 +26,8 @@ class TaskEndCallback(pl.Callback):
         task = pl_module.newest_task
         synchronize_task(pl_module.lifelong_nets(), task)
         pl_module.end_task()
-        digest = check_ranks_agree(pl_module.lifelong_nets(), f"freezing task {task + 1}")
         if world_size() > 1:
+            digest = check_ranks_agree(pl_module.lifelong_nets(), f"freezing task {task + 1}")
             # One write per line: the ranks share the terminal.
             sys.stdout.write(
                 f"[pbgan] rank {rank()}/{world_size()}: task {task + 1} frozen, state digest {digest}\n"

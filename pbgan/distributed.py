@@ -66,12 +66,10 @@ def synchronize_task(nets: dict[str, LifelongNet], task: int) -> None:
 
 
 def check_ranks_agree(nets: dict[str, LifelongNet], what: str) -> str:
-    """The digest of ``nets`` after ``what``; raises if any rank's digest differs from rank 0's."""
+    """The digest of ``nets`` after ``what`` (under DDP); raises if any rank's differs from rank 0's."""
     digest = state_digest(nets)
-    size = world_size()
-    if size > 1:
-        digests: list[str | None] = [None] * size
-        dist.all_gather_object(digests, digest)
-        if len(set(digests)) != 1:
-            raise RuntimeError(f"DDP ranks disagree after {what}: state digests {digests}")
+    digests: list[str | None] = [None] * world_size()
+    dist.all_gather_object(digests, digest)
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"DDP ranks disagree after {what}: state digests {digests}")
     return digest
