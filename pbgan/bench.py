@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from pbgan.lifelong.family import FullFamily, LayerFamily, PiggybackFamily
 from pbgan.lifelong.network import LifelongNet
+from pbgan.modules.base import SpeedConfig, apply_speed_switches, channels_last_batch
 from pbgan.networks import PatchGAN, UNetGenerator
 from pbgan.networks.resnet import ResNetGenerator
 
@@ -73,13 +74,9 @@ def train_step_fn(
     opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
     shape = (size["batch"], 3, size["image_size"], size["image_size"])
     a, b = torch.randn(shape, device=device), torch.randn(shape, device=device)
-    if "channels_last" in switches:
-        for module in (net, disc):
-            module.to(memory_format=torch.channels_last)
-        a, b = (x.contiguous(memory_format=torch.channels_last) for x in (a, b))
-    if "compile" in switches:
-        net.compile()
-        disc.compile()
+    speed = SpeedConfig(channels_last="channels_last" in switches, compile="compile" in switches)
+    apply_speed_switches([net, disc], speed)
+    a, b = channels_last_batch((a, b), speed)
     autocast = (
         (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if "bf16" in switches else nullcontext
     )
@@ -123,6 +120,12 @@ def peak_memory(step: Callable[[], None], device: torch.device) -> int | None:
     return int(torch.cuda.max_memory_allocated(device))
 
 
+def train_row(step: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> dict:
+    """Median training step time and peak GPU memory of ``step``."""
+    seconds = timed(step, device, warmup, repeats)
+    return {"train_step_s": seconds, "train_peak_bytes": peak_memory(step, device)}
+
+
 def usable_switches(switches: tuple[str, ...], device: torch.device) -> tuple[list[str], list[str]]:
     """(switches to measure, switches skipped on this device): bf16 autocast needs a GPU."""
     usable = [name for name in switches if name != "bf16" or device.type == "cuda"]
@@ -147,11 +150,7 @@ def run(
     piggy = build(arch, PiggybackFamily(ratio), size).to(device)
     grow_to(piggy, 2)
     for name, net in (("full", full), ("piggyback_task2", piggy)):
-        step = train_step_fn(net, size, device)
-        rows[name] = {
-            "train_step_s": timed(step, device, warmup, repeats),
-            "train_peak_bytes": peak_memory(step, device),
-        }
+        rows[name] = train_row(train_step_fn(net, size, device), device, warmup, repeats)
     measured, skipped = usable_switches(switches, device)
     switch_rows: dict[str, dict] = {}
     for switch in measured:
@@ -162,20 +161,12 @@ def run(
         started = time.perf_counter()
         step()  # the first step pays for compiling, if any
         first = time.perf_counter() - started
-        switch_rows[switch] = {
-            "train_step_s": timed(step, device, warmup, repeats),
-            "first_step_s": first,
-            "train_peak_bytes": peak_memory(step, device),
-        }
-        switch_rows[switch]["vs_off"] = (
-            switch_rows[switch]["train_step_s"] / rows["piggyback_task2"]["train_step_s"]
-        )
+        row = train_row(step, device, warmup, repeats)
+        row["first_step_s"] = first
+        row["vs_off"] = row["train_step_s"] / rows["piggyback_task2"]["train_step_s"]
+        switch_rows[switch] = row
     grow_to(piggy, tasks)
-    step = train_step_fn(piggy, size, device)
-    rows[f"piggyback_task{tasks}"] = {
-        "train_step_s": timed(step, device, warmup, repeats),
-        "train_peak_bytes": peak_memory(step, device),
-    }
+    rows[f"piggyback_task{tasks}"] = train_row(train_step_fn(piggy, size, device), device, warmup, repeats)
     for name, net in (("full", full), (f"piggyback_task{tasks}", piggy)):
         step = inference_fn(net, 1, size, device)  # a frozen task with composed (cached) filters
         rows[name]["inference_s"] = timed(step, device, warmup, repeats)

@@ -36,6 +36,24 @@ class SpeedConfig:
     compile: bool = False  # torch.compile every network when a task's training starts
 
 
+def apply_speed_switches(networks: list[nn.Module], speed: SpeedConfig) -> None:
+    """Put ``networks`` in the layout and compiled form the switches ask for (the module at each
+    task's start, and the benchmark, which measures exactly this)."""
+    if speed.channels_last:
+        for net in networks:
+            net.to(memory_format=torch.channels_last)
+    if speed.compile:
+        for net in networks:
+            net.compile()
+
+
+def channels_last_batch(batch: tuple[torch.Tensor, ...], speed: SpeedConfig) -> tuple[torch.Tensor, ...]:
+    """A batch in the memory layout the switches ask for."""
+    if speed.channels_last:
+        return tuple(x.contiguous(memory_format=torch.channels_last) for x in batch)
+    return tuple(batch)
+
+
 def linear_decay(total_steps: int, decay_fraction: float) -> Callable[[int], float]:
     """Constant rate, then a linear fall over the last ``decay_fraction`` of the steps."""
     decay_steps = max(1, round(total_steps * decay_fraction))
@@ -188,19 +206,11 @@ class LifelongGANModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         """Apply the speed switches to the networks this task trains."""
-        networks = [*self.lifelong_nets().values(), *self.discriminators()]
-        if self.speed.channels_last:
-            for net in networks:
-                net.to(memory_format=torch.channels_last)
-        if self.speed.compile:
-            for net in networks:
-                net.compile()
+        apply_speed_switches([*self.lifelong_nets().values(), *self.discriminators()], self.speed)
 
     def prepare_batch(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """A training batch (A, B) in the layout the speed switches ask for."""
-        if self.speed.channels_last:
-            return tuple(x.contiguous(memory_format=torch.channels_last) for x in batch)
-        return tuple(batch)
+        return channels_last_batch(batch, self.speed)
 
     def on_train_start(self) -> None:
         self.set_task(self.newest_task)
