@@ -15,22 +15,10 @@ import torch
 
 from pbgan.errors import PbganError
 from pbgan.evaluation import TaskEvalSet
-from pbgan.lifelong_file import load_lifelong_file, restore_module
+from pbgan.lifelong_file import load_lifelong_file, restore_module, settings_differences
 from pbgan.modules.base import LifelongGANModule
 from pbgan.results import ContinualResults
 from pbgan.tasks import TaskSpec
-
-# Generator settings and the option that sets each, for architecture-mismatch messages.
-SETTING_OPTIONS = {
-    "arch": "model.generator.arch",
-    "method": "method",
-    "ratio": "ratio",
-    "method_options": "method.*",
-    "ngf": "model.generator.ngf (times method.width)",
-    "num_downs": "model.generator.num_downs (auto: from data.image_size)",
-    "input_nc": "the tasks' input channels",
-    "output_nc": "the tasks' output channels",
-}
 
 
 @dataclass
@@ -75,19 +63,10 @@ class PriorModel:
                 f"init_from={self.path} holds a {theirs_model} model (generators {sorted(stored)}); "
                 f"this config builds {model} ({sorted(settings)}): pass model={theirs_model}"
             )
-        problems = []
-        for name, mine in settings.items():
-            theirs = stored[name]
-            for key in sorted(set(mine) | set(theirs)):
-                if mine.get(key) != theirs.get(key):
-                    option = SETTING_OPTIONS.get(key, f"model.generator.{key}")
-                    problems.append(
-                        f"{key}: file {theirs.get(key)!r}, config {mine.get(key)!r} (set {option})"
-                    )
+        problems = settings_differences(stored, settings)
         if problems:
-            listing = "; ".join(dict.fromkeys(problems))
             raise PbganError(
-                f"init_from={self.path} does not match this config's architecture: {listing}. "
+                f"init_from={self.path} does not match this config's architecture: {'; '.join(problems)}. "
                 "Extend with the settings the model was trained with"
             )
 

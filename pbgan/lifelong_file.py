@@ -22,6 +22,33 @@ FORMAT_VERSION = 1
 FILE_NAME = "lifelong.pt"
 
 
+# Generator settings and the option that sets each, for settings-mismatch messages.
+SETTING_OPTIONS = {
+    "arch": "model.generator.arch",
+    "method": "method",
+    "ratio": "ratio",
+    "method_options": "method.*",
+    "ngf": "model.generator.ngf (times method.width)",
+    "num_downs": "model.generator.num_downs (auto: from data.image_size)",
+    "input_nc": "the tasks' input channels",
+    "output_nc": "the tasks' output channels",
+}
+
+
+def settings_differences(stored: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]) -> list[str]:
+    """Each generator setting a file holds that a config would build differently, with its option."""
+    if set(stored) != set(current):
+        return [f"generators: file {sorted(stored)}, config {sorted(current)} (set model)"]
+    problems = []
+    for name, mine in current.items():
+        theirs = stored[name]
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                option = SETTING_OPTIONS.get(key, f"model.generator.{key}")
+                problems.append(f"{key}: file {theirs.get(key)!r}, config {mine.get(key)!r} (set {option})")
+    return list(dict.fromkeys(problems))
+
+
 def save_lifelong_file(
     path: str | Path,
     module: LifelongGANModule,

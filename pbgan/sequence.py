@@ -28,7 +28,13 @@ from pbgan.evaluation import TaskEvalSet, max_abs_change, save_sample_grid, tran
 from pbgan.extend import PriorModel
 from pbgan.io import write_json, write_text
 from pbgan.lifelong.family import effective_ratio
-from pbgan.lifelong_file import FILE_NAME, load_lifelong_file, restore_module, save_lifelong_file
+from pbgan.lifelong_file import (
+    FILE_NAME,
+    load_lifelong_file,
+    restore_module,
+    save_lifelong_file,
+    settings_differences,
+)
 from pbgan.loggers import build_loggers, close_loggers, log_config, log_stage
 from pbgan.metrics import HIGHER_IS_BETTER, ClassifierSettings, EvaluationSuite, TaskImages
 from pbgan.modules.base import LifelongGANModule
@@ -226,10 +232,11 @@ class SequenceRunner:
                 "resume with the command that made the run"
             )
         stored = {name: entry["settings"] for name, entry in payload["generators"].items()}
-        if stored != settings:
+        changed = settings_differences(stored, settings)
+        if changed:
             raise PbganError(
-                f"{path} was trained with other model settings ({stored}) than this command's "
-                f"({settings}): resume with the command that made the run"
+                f"{path} was trained with other model settings than this command's ({'; '.join(changed)}): "
+                "resume with the command that made the run"
             )
         restore_module(module, payload)
         self.results = ContinualResults.from_dict(payload["results"])
