@@ -130,17 +130,21 @@ class SequenceRunner:
         self.out_dir = Path(out_dir)
         self.resume = resume
         new_specs = task_specs(cfg)
+        # Per task: its val images (metrics and probes); an old task of init_from: its stored
+        # probe images only, or None when the file kept none.
+        self.eval_sets: list[TaskEvalSet | None] = []
+        self.probe_baselines: list[torch.Tensor] = []
         # init_from: the file's tasks come first, learned and frozen, without their data.
         self.prior = PriorModel.load(cfg.init_from) if cfg.get("init_from") else None
-        prior_specs = self.prior.specs() if self.prior else []
         if self.prior:
             self.prior.check_new_tasks(new_specs)
-        self.first_new = len(prior_specs)
-        self.specs = prior_specs + new_specs
-        if self.prior:
+            self.specs = self.prior.specs() + new_specs
             self.results = self.prior.results(new_specs, int(cfg.seed))
             self.results.higher_is_better.update(HIGHER_IS_BETTER)
+            self.eval_sets = self.prior.probe_sets()
+            self.probe_baselines = self.prior.probe_baselines()
         else:
+            self.specs = new_specs
             self.results = ContinualResults(
                 tasks=[spec.name for spec in self.specs],
                 domains=[spec.domain for spec in self.specs],
@@ -151,10 +155,7 @@ class SequenceRunner:
                 model=str(cfg.model.name),
                 higher_is_better=dict(HIGHER_IS_BETTER),
             )
-        # Per task: its val images (metrics and probes); an old task of init_from: its stored
-        # probe images only, or None when the file kept none.
-        self.eval_sets: list[TaskEvalSet | None] = self.prior.probe_sets() if self.prior else []
-        self.probe_baselines: list[torch.Tensor] = self.prior.probe_baselines() if self.prior else []
+        self.first_new = len(self.specs) - len(new_specs)
         self.suite: EvaluationSuite | None = None
         self.loggers: list[Logger] = []
         # Under DDP every rank runs the sequence (same seeds, same evaluation, so the ranks'
@@ -201,6 +202,7 @@ class SequenceRunner:
                 "frozen; new tasks follow",
                 flush=True,
             )
+        module.to(self.eval_device)
         self.loggers = build_loggers(cfg, self.out_dir) if self.main else []
         log_config(self.loggers, cfg)
         success = False
@@ -214,8 +216,7 @@ class SequenceRunner:
             success = True
         finally:
             close_loggers(self.loggers, success)
-        if self.main:
-            self._print_summary()
+        self._print_summary()
         return self.results.to_dict()
 
     def _restore(self, module: LifelongGANModule, settings: dict[str, Any]) -> int:
@@ -311,7 +312,6 @@ class SequenceRunner:
             f"'{spec.domain}', ratio={self.results.ratio}, method={self.results.method})",
             flush=True,
         )
-        module.to(self.eval_device)
         module.begin_task(spec.name)
         self.results.record_untrained(task, self._metrics(task, self._outputs(module, task)))
         started = time.perf_counter()
