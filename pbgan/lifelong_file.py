@@ -18,7 +18,9 @@ from pbgan.lifelong.network import LifelongNet
 from pbgan.modules.base import LifelongGANModule
 
 FORMAT = "pbgan-lifelong"
-FORMAT_VERSION = 1
+# 2: a transposed layer's new filters are stored in ConvTranspose2d's layout (C_in, n, k, k);
+# version 1 files (filter-major) are converted when loaded.
+FORMAT_VERSION = 2
 FILE_NAME = "lifelong.pt"
 
 
@@ -49,6 +51,22 @@ def settings_differences(stored: dict[str, dict[str, Any]], current: dict[str, d
     return list(dict.fromkeys(problems))
 
 
+def compact(value: Any) -> Any:
+    """``value`` with every tensor in storage of its own size: ``torch.save`` writes a tensor's
+    whole underlying storage, so a slice of a big batch would carry the whole batch along."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        own = value.untyped_storage().nbytes() == value.numel() * value.element_size()
+        if not own or not value.is_contiguous():
+            value = value.clone(memory_format=torch.contiguous_format)
+        return value
+    if isinstance(value, dict):
+        return {key: compact(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(compact(item) for item in value)
+    return value
+
+
 def save_lifelong_file(
     path: str | Path,
     module: LifelongGANModule,
@@ -69,13 +87,14 @@ def save_lifelong_file(
         "generators": {
             name: {
                 "settings": settings[name],
-                "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+                "state_dict": net.state_dict(),
             }
             for name, net in module.lifelong_nets().items()
         },
         "results": results,
         **(extra or {}),
     }
+    payload = compact(payload)
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
@@ -98,25 +117,31 @@ def load_lifelong_file(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def load_tasks_into(net: LifelongNet, entry: dict[str, Any], frozen_tasks: int) -> LifelongNet:
-    """Give a fresh ``net`` the file's ``frozen_tasks`` frozen tasks and their stored tensors."""
+def load_tasks_into(
+    net: LifelongNet, entry: dict[str, Any], frozen_tasks: int, version: int = FORMAT_VERSION
+) -> LifelongNet:
+    """Give a fresh ``net`` the file's ``frozen_tasks`` frozen tasks and their stored tensors
+    (stored by format ``version``: older layouts are converted)."""
     for _ in range(frozen_tasks):
         net.add_task()
         net.end_task()
-    net.load_state_dict(entry["state_dict"])
+    state = dict(entry["state_dict"])
+    for name, layer in net.lifelong_layers():
+        layer.upgrade_state(f"{name}.", state, version)
+    net.load_state_dict(state)
     net.rebuild_derived()
     return net
 
 
-def restore_generator(entry: dict[str, Any], frozen_tasks: int) -> LifelongNet:
+def restore_generator(entry: dict[str, Any], frozen_tasks: int, version: int = FORMAT_VERSION) -> LifelongNet:
     """Rebuild one lifelong net with ``frozen_tasks`` frozen tasks and load its stored tensors."""
-    return load_tasks_into(build_generator(entry["settings"]), entry, frozen_tasks).eval()
+    return load_tasks_into(build_generator(entry["settings"]), entry, frozen_tasks, version).eval()
 
 
 def restore_module(module: LifelongGANModule, payload: dict[str, Any]) -> None:
     """Load a file's learned tasks into a freshly built module of the same settings."""
     for name, net in module.lifelong_nets().items():
-        load_tasks_into(net, payload["generators"][name], payload["frozen_tasks"])
+        load_tasks_into(net, payload["generators"][name], payload["frozen_tasks"], payload["version"])
     module.task_names = [task["name"] for task in payload["tasks"]]
     module.sequence_step = int(payload.get("sequence_step", 0))
 
@@ -151,7 +176,7 @@ def load_task_generator(
     payload = load_lifelong_file(path)
     index = resolve_task(payload, task)
     net = restore_generator(
-        payload["generators"][generator_name(payload, direction)], payload["frozen_tasks"]
+        payload["generators"][generator_name(payload, direction)], payload["frozen_tasks"], payload["version"]
     )
     net.set_task(index)
     return net, index, payload

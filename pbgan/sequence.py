@@ -361,8 +361,8 @@ class SequenceRunner:
             self.results.record_metrics(stage, task, self._metrics(task, outputs))
             # An init_from task's eval set is its stored probes: compare all of them.
             probe = self._probe_outputs(module, task, outputs if task < self.first_new else outputs[:probes])
-            if task == stage:
-                self.probe_baselines.append(probe)
+            if task == stage:  # its own tensor: a slice would keep every eval output alive
+                self.probe_baselines.append(probe.clone())
             change = max_abs_change(self.probe_baselines[task], probe)
             self.results.record_change(stage, task, change)
             if not self.main:
@@ -417,6 +417,7 @@ class SequenceRunner:
             int(self.cfg.data.image_size),
             extra={
                 "probe_baselines": self.probe_baselines,
+                # compacted when saved: a slice would carry the whole eval set into the file
                 "probe_inputs": [None if d is None else d.inputs[:n] for d, n in zip(probe_sets, counts)],
                 "probe_targets": [None if d is None else d.targets[:n] for d, n in zip(probe_sets, counts)],
                 "sequence_step": module.sequence_step,

@@ -6,26 +6,32 @@ import json
 from pathlib import Path
 
 from pbgan.bench import main
+from pbgan.bench.cli import INFER_ROWS, TRAIN_ROWS
 
 
 def test_bench_writes_all_figures(tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench.json"
-    assert (
-        main(
-            ["--scale", "tiny", "--arch", "both", "--repeats", "1", "--warmup", "0", "--out", str(out)]
-            + ["--switches", "channels_last,bf16"]
-        )
-        == 0
-    )
+    args = ["--scale", "tiny", "--arch", "both", "--repeats", "1", "--warmup", "0", "--out", str(out)]
+    assert main(args + ["--switches", "channels_last,bf16"]) == 0
     results = json.loads(out.read_text())
-    assert [r["arch"] for r in results] == ["unet", "resnet"]
+    assert [r["step"] for r in results] == ["pix2pix", "cyclegan"]
     for result in results:
-        assert set(result["rows"]) == {"full", "piggyback_task2", "piggyback_task4"}
-        assert set(result["ratios"]) == {"train_task2_vs_full", "train_task4_vs_full", "inference_vs_full"}
-        assert 0 < result["stored"]["share"] < 1
-        assert result["switches"]["channels_last"]["vs_off"] > 0
+        rows = {name for name, _, _ in TRAIN_ROWS} | {"piggyback_task2+channels_last"}
+        assert set(result["train"]) == rows
+        assert set(result["inference"]) == {name for name, *_ in INFER_ROWS}
+        train = result["train"]
+        assert train["reference"]["vs_reference"] == 1.0 and train["reference"]["floor_vs_reference"] == 1.0
+        for name, row in train.items():
+            assert row["min_s"] <= row["median_s"] <= row["max_s"]
+            if "+" not in name:
+                assert row["macs"] > 0 and row["floor_vs_reference"] > 0
+        # full and the fine-tuned model run exactly the reference's convolutions
+        assert train["full"]["floor_vs_reference"] == 1.0 == train["sft_task2"]["floor_vs_reference"]
+        # the growing bank makes deeper tasks cost more
+        floors = [train[f"piggyback_task{t}"]["floor_vs_reference"] for t in (2, 4, 8)]
+        assert floors == sorted(floors)
         if result["device"] == "cpu":
             assert result["switches_skipped"] == ["bf16"]
     printed = capsys.readouterr().out
-    assert "stored after 4 tasks" in printed
-    assert "piggyback_task2 + channels_last" in printed
+    assert "piggyback_task8" in printed and "vs floor" in printed
+    assert "piggyback_task2+bf16: not measured" in printed

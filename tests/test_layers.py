@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from pbgan.errors import ConfigError
 from pbgan.lifelong import PiggybackConv, PiggybackFamily, TaskNorm, unconstrained_count
+from pbgan.lifelong.costs import MIXING_RATE
 from pbgan.lifelong.network import LifelongNet
 from pbgan.networks import UNetGenerator
 
@@ -48,9 +49,9 @@ def test_piggyback_filter_is_sum_over_bank_filters(transposed: bool, ratio: floa
             for m in range(rows):
                 expected += mix[m, j] * bank[m]
             torch.testing.assert_close(filters[layer.n_new + j], expected, rtol=1e-5, atol=1e-5)
+        stored = layer.unconstrained[task].detach()  # new filters in PyTorch's layout
         for j in range(layer.n_new):
-            new = layer.unconstrained[task][j].detach()
-            assert torch.equal(filters[j], new)
+            assert torch.equal(filters[j], stored[:, j] if transposed else stored[j])
 
 
 @pytest.mark.parametrize("transposed", [False, True])
@@ -169,7 +170,7 @@ def test_adding_a_task_before_ending_the_last_is_refused() -> None:
         layer.add_task()
 
 
-def test_frozen_task_weights_are_composed_once_in_eval_and_dropped_for_training() -> None:
+def test_frozen_task_weights_are_composed_once_and_kept_until_another_task_runs() -> None:
     layer = PiggybackConv(3, 8, 3, 1, 1, ratio=0.25)
     grow(layer, 3)  # tasks 0 and 1 frozen, task 2 open
     x = torch.randn(2, 3, 6, 6)
@@ -180,11 +181,50 @@ def test_frozen_task_weights_are_composed_once_in_eval_and_dropped_for_training(
     assert cached is not None and cached[0] == 1
     assert torch.equal(layer(x), first) and layer._cached is cached  # reused, not recomposed
     assert torch.equal(first, F.conv2d(x, layer.weight(1), layer.biases[1], 1, 1))
+    layer.train()
+    layer.eval()  # switching modes (what translate does around every batch) keeps it
+    assert layer._cached is cached
     layer.set_task(2)
     layer(x)
     assert layer._cached is cached  # the open task is never cached
-    layer.train()
-    assert layer._cached is None
+    layer.end_task()
+    assert layer._cached is None  # the bank changed
+
+
+def test_schedule_is_the_one_with_fewer_multiply_adds() -> None:
+    layer = PiggybackConv(16, 32, 4, 2, 1, ratio=0.5)
+    grow(layer, 3)
+    layer.set_task(2)
+    for x in (torch.randn(8, 16, 64, 64, requires_grad=True), torch.randn(2, 16, 2, 2)):
+        composed, mixed = layer.schedule_macs([layer.conv_call(x)])
+        assert layer.mixes_outputs(x, 2) == (mixed < MIXING_RATE * composed)
+    big = torch.randn(8, 16, 64, 64, requires_grad=True)
+    assert not layer.mixes_outputs(big, 2)  # half the filters new, an input gradient: compose
+    layer.begin_step(1)
+    with torch.no_grad():
+        assert layer.mixes_outputs(torch.randn(1, 16, 2, 2), 2)
+    layer.end_step()
+
+
+def test_step_shares_one_composed_weight_across_calls() -> None:
+    layer = PiggybackConv(8, 8, 3, 1, 1, ratio=0.5)
+    grow(layer, 2)
+    layer.set_task(1)
+    x = torch.randn(2, 8, 16, 16, requires_grad=True)
+    assert not layer.mixes_outputs(x, 1)  # many positions: composing is the cheaper way
+    calls = []
+    compose = layer.task_weight
+    layer.task_weight = lambda task: calls.append(task) or compose(task)
+    separate = sum(layer(x).square().sum() for _ in range(3))
+    grads = torch.autograd.grad(separate, layer.task_parameters(1))
+    assert len(calls) == 3
+    calls.clear()
+    layer.begin_step(3)
+    shared = sum(layer(x).square().sum() for _ in range(3))
+    layer.end_step()
+    assert calls == [1]
+    for a, b in zip(torch.autograd.grad(shared, layer.task_parameters(1)), grads):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("transposed", [False, True])
@@ -196,7 +236,6 @@ def test_mixing_bank_outputs_equals_composing_filters(transposed: bool, ratio: f
     layer.set_task(2)
     x = torch.randn(2, 16, 2, 2)
     assert layer.mixes_outputs(x, 2)  # few positions: mixing is the cheaper way
-    assert not layer.mixes_outputs(torch.randn(8, 16, 64, 64), 2)  # many: composing is
     mixed = layer(x)
     composed = (F.conv_transpose2d if transposed else F.conv2d)(x, layer.weight(2), layer.biases[2], 2, 1)
     scale = composed.abs().max()

@@ -118,3 +118,32 @@ def test_bad_inputs_are_named(pix2pix_file: Path, tmp_path: Path) -> None:
         load_lifelong_file(newer)
     with pytest.raises(PbganError, match="pix2pix model"):
         generate(pix2pix_file, "1", tmp_path, tmp_path / "out", direction="BtoA")
+
+
+def test_version_1_files_with_filter_major_transposed_layers_still_load(
+    pix2pix_file: Path, tmp_path: Path
+) -> None:
+    """Format 1 stored a transposed layer's new filters as (n, C_in, k, k): converted on load."""
+    payload = load_lifelong_file(pix2pix_file)
+    net, _, _ = load_task_generator(pix2pix_file, 2)
+    transposed = {
+        f"{name}.unconstrained.": layer
+        for name, layer in net.lifelong_layers()
+        if getattr(layer, "transposed", False)
+    }
+    state = payload["generators"]["generator"]["state_dict"]
+    old = {
+        key: (value.transpose(0, 1).contiguous() if any(key.startswith(p) for p in transposed) else value)
+        for key, value in state.items()
+    }
+    assert any(not torch.equal(old[k], state[k]) for k in state)  # the layouts really differ
+    payload["generators"]["generator"]["state_dict"] = old
+    payload["version"] = 1
+    legacy = tmp_path / "v1.pt"
+    torch.save(payload, legacy)
+    probe = payload["probe_inputs"][1]
+    with torch.no_grad():
+        expected = net(probe)
+        loaded, _, _ = load_task_generator(legacy, 2)
+        assert torch.equal(loaded(probe), expected)
+        assert torch.equal(expected, payload["probe_baselines"][1])

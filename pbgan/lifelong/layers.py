@@ -14,6 +14,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from pbgan.errors import ConfigError
+from pbgan.lifelong.costs import (
+    MIXING_RATE,
+    ConvCall,
+    composed_macs,
+    conv_positions,
+    mixed_macs,
+    plain_macs,
+)
 
 INIT_STD = 0.02  # reference init: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02)
 
@@ -38,7 +46,8 @@ class LifelongLayer(nn.Module):
     """Interface of every layer that keeps separate parameters per task.
 
     ``num_tasks`` tasks exist; tasks ``0 .. frozen - 1`` are frozen forever. Only the newest task
-    may be unfrozen, and only it is trained.
+    may be unfrozen, and only it is trained. A new task's tensors are created on the device and
+    in the dtype of the layer (``.to()`` moves an empty anchor buffer along with everything else).
     """
 
     def __init__(self) -> None:
@@ -46,6 +55,11 @@ class LifelongLayer(nn.Module):
         self.num_tasks = 0
         self.frozen = 0
         self.active = -1
+        self.register_buffer("_anchor", torch.empty(0), persistent=False)
+
+    def factory(self) -> dict:
+        """``device`` and ``dtype`` keyword arguments for a new task's tensors."""
+        return {"device": self._anchor.device, "dtype": self._anchor.dtype}
 
     def add_task(self) -> None:
         """Create the parameters of a new task; every earlier task must be frozen first."""
@@ -89,6 +103,10 @@ class LifelongLayer(nn.Module):
     def _create_task(self, task: int) -> None:
         raise NotImplementedError
 
+    def upgrade_state(self, prefix: str, state: dict[str, torch.Tensor], version: int) -> None:
+        """Convert this layer's entries (keys starting with ``prefix``) of a state saved by an
+        older lifelong file format ``version`` to the current layout, in place."""
+
     def rebuild_derived(self) -> None:
         """Hook for layers that derive state (the bank) from frozen tasks."""
 
@@ -96,8 +114,13 @@ class LifelongLayer(nn.Module):
 class TaskConv(LifelongLayer):
     """The geometry and forward pass that every per-task Conv2d / ConvTranspose2d shares.
 
-    Subclasses say how a task's weight is made (:meth:`task_weight`); every task has its own bias
-    where the layer has one.
+    Subclasses say how a task's weight is made (:meth:`task_weight`, in PyTorch's layout for the
+    kind of convolution); every task has its own bias where the layer has one.
+
+    A frozen task's weight can never change, so it is composed once and kept until another task
+    runs, the layer moves or the bank changes: an evaluation composes each task once, whatever
+    the number of batches. Inside :meth:`pbgan.lifelong.network.LifelongNet.sharing_weights` the
+    trainable task's weight is composed once per training step and reused by every call.
     """
 
     def __init__(
@@ -122,39 +145,75 @@ class TaskConv(LifelongLayer):
         self.has_bias = bias
         self.biases = nn.ParameterList()
         self._cached: tuple[int, torch.Tensor] | None = None
+        # Calls per training step and the step's shared weights (set by LifelongNet.sharing_weights).
+        self.step_calls = 1
+        self._step: dict | None = None
+
+    @property
+    def filter_size(self) -> int:
+        """d = C_in * k * k, the numbers in one filter."""
+        return self.in_channels * self.kernel_size * self.kernel_size
 
     def task_weight(self, task: int) -> torch.Tensor:
         """Task ``task``'s weight in PyTorch's layout for this kind of convolution."""
         raise NotImplementedError
 
     def forward_weight(self, task: int) -> torch.Tensor:
-        """The weight ``forward`` uses: composed once and cached while a frozen task runs in eval
-        mode (its weight can never change); recomposed on every call while training."""
-        if self.training or task >= self.frozen:
+        """The weight ``forward`` uses: a frozen task's composed once and cached; the trainable
+        task's composed on every call, or once per step while the step shares weights."""
+        if task < self.frozen:
+            if self._cached is None or self._cached[0] != task:
+                with torch.no_grad():
+                    self._cached = (task, self.task_weight(task).contiguous())
+            return self._cached[1]
+        if self._step is None:
             return self.task_weight(task)
-        if self._cached is None or self._cached[0] != task:
-            with torch.no_grad():
-                # contiguous: a transposed layer's weight is a view of filter-major storage
-                self._cached = (task, self.task_weight(task).contiguous())
-        return self._cached[1]
+        if "weight" not in self._step:
+            self._step["weight"] = self.task_weight(task)
+        return self._step["weight"]
+
+    def begin_step(self, calls: int) -> None:
+        """Share the trainable weight across the next ``calls`` calls (one training step)."""
+        self.step_calls, self._step = max(1, int(calls)), {}
+
+    def end_step(self) -> None:
+        self.step_calls, self._step = 1, None
 
     def drop_cache(self) -> None:
         self._cached = None
-
-    def train(self, mode: bool = True) -> TaskConv:
-        self.drop_cache()
-        return super().train(mode)
 
     def _apply(self, fn, *args, **kwargs):  # .to(), .cuda(), .half(): the cache would stay behind
         self.drop_cache()
         return super()._apply(fn, *args, **kwargs)
 
+    def add_task(self) -> None:
+        self.drop_cache()  # a cached evaluation weight is not needed while the new task trains
+        super().add_task()
+
     def rebuild_derived(self) -> None:
         self.drop_cache()
 
-    def _add_bias(self, device: torch.device) -> None:
+    def _add_bias(self) -> None:
         if self.has_bias:
-            self.biases.append(nn.Parameter(torch.zeros(self.out_channels, device=device)))
+            self.biases.append(nn.Parameter(torch.zeros(self.out_channels, **self.factory())))
+
+    def conv_call(self, x: torch.Tensor) -> ConvCall:
+        """This call's sizes and the gradients its backward pass will compute."""
+        positions, outputs = conv_positions(
+            tuple(x.shape), self.kernel_size, self.stride, self.padding, self.output_padding, self.transposed
+        )
+        grad = torch.is_grad_enabled()
+        params = self.task_parameters(self.active)
+        trainable = self.active >= self.frozen and any(p.requires_grad for p in params)
+        return ConvCall(self.filter_size, positions, outputs, grad and x.requires_grad, grad and trainable)
+
+    def step_macs(self, calls: list[ConvCall]) -> int:
+        """Multiply-adds of ``calls`` of the active task the way ``forward`` runs them."""
+        return plain_macs(self.out_channels, calls)
+
+    def floor_macs(self, calls: list[ConvCall]) -> int:
+        """Multiply-adds of ``calls`` of the active task by the cheapest exact schedule."""
+        return self.step_macs(calls)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active
@@ -167,12 +226,14 @@ class TaskConv(LifelongLayer):
 class PiggybackConv(TaskConv):
     """Conv2d or ConvTranspose2d whose filters are partly new, partly combinations of the bank.
 
-    Filters are stored filter-major, ``(N, C_in, k, k)``, for both kinds of convolution; the
-    transposed convolution's weight ``(C_in, N, k, k)`` is a transpose of that at forward time.
     Task 0: all N filters unconstrained. Task t >= 1: ``n_u`` unconstrained filters U_t and
     ``N - n_u`` piggyback filters ``P_t^T B_t`` where B_t is the first M_t rows of the bank.
-    The bank is derived from frozen tasks only: B = concat(W_0, U_1, U_2, ...), so it is kept
-    as a non-persistent buffer and the saved state holds exactly the stored parameters.
+    A task's new filters are stored in PyTorch's layout for the kind of convolution
+    (``(n, C_in, k, k)``, transposed ``(C_in, n, k, k)``), so a task with only new filters runs
+    exactly as a plain layer. The bank is derived from frozen tasks only, B = concat(W_0, U_1,
+    U_2, ...) filter-major ``(M, C_in k k)`` (and, for a transposed layer, also in its layout for
+    the mixing schedule), so it is kept as non-persistent buffers and the saved state holds exactly
+    the stored parameters.
 
     ``task_specific=True`` gives a layer whose every task has all-new filters and that never
     feeds the bank (the UNet's last layer, the ResNet's last two).
@@ -200,11 +261,8 @@ class PiggybackConv(TaskConv):
         self.unconstrained = nn.ParameterList()
         self.piggyback = nn.ParameterList()
         self.register_buffer("bank", torch.empty(0, self.filter_size), persistent=False)
-
-    @property
-    def filter_size(self) -> int:
-        """d = C_in * k * k, the numbers in one filter."""
-        return self.in_channels * self.kernel_size * self.kernel_size
+        # A transposed layer's bank in conv_transpose2d's layout (C_in, M, k, k), for mixing.
+        self.register_buffer("bank_t", torch.empty(0), persistent=False)
 
     @property
     def shares_bank(self) -> bool:
@@ -223,14 +281,16 @@ class PiggybackConv(TaskConv):
     def _create_task(self, task: int) -> None:
         n_new = self.new_filters(task)
         shape = (n_new, self.in_channels, self.kernel_size, self.kernel_size)
-        device = self.bank.device
-        self.unconstrained.append(nn.Parameter(torch.randn(shape, device=device) * INIT_STD))
+        factory = self.factory()
+        # Drawn filter-major (one random stream for both kinds), stored in PyTorch's layout.
+        new = torch.randn(shape, **factory) * INIT_STD
+        self.unconstrained.append(nn.Parameter(new.transpose(0, 1).contiguous() if self.transposed else new))
         rows = self.bank_rows(task)
         combos = self.out_channels - n_new
         # Scaled so a composed filter starts with the spread of a bank filter.
         std = 1.0 / math.sqrt(rows) if rows else 0.0
-        self.piggyback.append(nn.Parameter(torch.randn(rows, combos, device=device) * std))
-        self._add_bias(device)
+        self.piggyback.append(nn.Parameter(torch.randn(rows, combos, **factory) * std))
+        self._add_bias()
 
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         params = [self.unconstrained[task], self.piggyback[task]]
@@ -238,73 +298,93 @@ class PiggybackConv(TaskConv):
             params.append(self.biases[task])
         return params
 
+    def upgrade_state(self, prefix: str, state: dict[str, torch.Tensor], version: int) -> None:
+        """Format 1 kept a transposed layer's new filters filter-major ``(n, C_in, k, k)``."""
+        if version >= 2 or not self.transposed:
+            return
+        for key in [k for k in state if k.startswith(f"{prefix}unconstrained.")]:
+            state[key] = state[key].transpose(0, 1).contiguous()
+
+    def filter_major(self, new: torch.Tensor) -> torch.Tensor:
+        """New filters as rows ``(n, C_in k k)``, whatever the layer's layout."""
+        return (new.transpose(0, 1) if self.transposed else new).reshape(-1, self.filter_size)
+
     def rebuild_derived(self) -> None:
         super().rebuild_derived()
-        if self.shares_bank:
-            frozen = self.unconstrained[: self.frozen]
-            self.bank = torch.cat([u.detach().reshape(u.shape[0], self.filter_size) for u in frozen])
+        if not self.shares_bank:
+            return
+        frozen = self.unconstrained[: self.frozen]
+        self.bank = torch.cat([self.filter_major(u.detach()) for u in frozen])
+        if self.transposed:
+            k = self.kernel_size
+            self.bank_t = self.bank.view(-1, self.in_channels, k, k).transpose(0, 1).contiguous()
 
-    def filters(self, task: int) -> torch.Tensor:
-        """Task ``task``'s filters, filter-major ``(N, C_in, k, k)``: concat(U_t, P_t^T B_t)."""
-        new = self.unconstrained[task]
-        rows = self.bank_rows(task)
-        if rows == 0 or new.shape[0] == self.out_channels:
-            return new
+    def _combined(self, task: int, rows: int) -> torch.Tensor:
+        """``P_t^T B_t`` as filters ``(N - n_u, C_in, k, k)``."""
         if self.bank.shape[0] < rows:
             raise RuntimeError(f"task {task} needs {rows} bank filters, the bank has {self.bank.shape[0]}")
         combined = self.piggyback[task].t() @ self.bank[:rows]
-        combined = combined.view(-1, self.in_channels, self.kernel_size, self.kernel_size)
-        return torch.cat([new, combined], dim=0)
+        return combined.view(-1, self.in_channels, self.kernel_size, self.kernel_size)
 
     def weight(self, task: int) -> torch.Tensor:
-        """The weight in PyTorch's layout for this kind of convolution."""
-        filters = self.filters(task)
-        return filters.transpose(0, 1) if self.transposed else filters
+        """Task ``task``'s weight in PyTorch's layout: its new filters, then ``P_t^T B_t``."""
+        new = self.unconstrained[task]
+        rows = self.bank_rows(task)
+        if rows == 0 or new.shape[1 if self.transposed else 0] == self.out_channels:
+            return new
+        combined = self._combined(task, rows)
+        if self.transposed:
+            return torch.cat([new, combined.transpose(0, 1)], dim=1)
+        return torch.cat([new, combined], dim=0)
 
     def task_weight(self, task: int) -> torch.Tensor:
         return self.weight(task)
 
-    def _convolve(self, x: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
-        """``x`` through filter-major ``filters`` (K, C_in, k, k), without bias."""
+    def _convolve(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``x`` through ``weight`` in this layer's layout, without bias."""
         if self.transposed:
-            return F.conv_transpose2d(
-                x, filters.transpose(0, 1), None, self.stride, self.padding, self.output_padding
-            )
-        return F.conv2d(x, filters, None, self.stride, self.padding)
+            return F.conv_transpose2d(x, weight, None, self.stride, self.padding, self.output_padding)
+        return F.conv2d(x, weight, None, self.stride, self.padding)
+
+    def _trains_combinations(self, task: int) -> bool:
+        return task >= self.frozen and self.bank_rows(task) > 0 and self.out_channels > self.n_new
+
+    def schedule_macs(self, calls: list[ConvCall]) -> tuple[int, int]:
+        """(composed, mixed) multiply-adds of ``calls`` of the trainable task."""
+        rows = self.bank_rows(self.active)
+        return (
+            composed_macs(self.out_channels, self.n_new, rows, calls),
+            mixed_macs(self.out_channels, self.n_new, rows, calls),
+        )
 
     def mixes_outputs(self, x: torch.Tensor, task: int) -> bool:
-        """Whether the trainable task is cheaper as bank outputs mixed by P than as P^T B composed.
-
-        Both are the same linear map: conv(x, P^T B) = P^T conv(x, B). Composing costs
-        M (N - n_u) d per call whatever the batch; convolving with the M bank filters and mixing
-        costs (M - N + n_u) d + M (N - n_u) per position instead, so deep layers with few
-        positions (small images, small batches) are cheaper mixed, shallow ones composed.
-        """
-        rows, combos = self.bank_rows(task), self.out_channels - self.n_new
-        if rows == 0 or combos == 0 or task < self.frozen:
+        """Whether the trainable task runs cheaper as bank outputs mixed by P than as P^T B composed
+        (same linear map, same gradients; see :mod:`pbgan.lifelong.costs`), counting forward and
+        backward as this call will run them, one composition per step, and mixing's lower rate."""
+        if not self._trains_combinations(task):
             return False
-        batch, _, height, width = x.shape
-        k, s, p = self.kernel_size, self.stride, self.padding
-        if self.transposed:  # the kernel runs over input positions, the mixing over output ones
-            positions = batch * height * width
-            outputs = (
-                batch
-                * ((height - 1) * s - 2 * p + k + self.output_padding)
-                * ((width - 1) * s - 2 * p + k + self.output_padding)
-            )
-        else:
-            positions = outputs = batch * ((height + 2 * p - k) // s + 1) * ((width + 2 * p - k) // s + 1)
-        d = self.filter_size
-        composed = rows * combos * d + self.out_channels * d * positions
-        mixed = (self.n_new + rows) * d * positions + rows * combos * outputs
-        return mixed < composed
+        if self._step is not None and "mixed" in self._step:
+            return self._step["mixed"]
+        composed, mixed = self.schedule_macs([self.conv_call(x)] * self.step_calls)
+        mixes = mixed < MIXING_RATE * composed
+        if self._step is not None:
+            self._step["mixed"] = mixes
+        return mixes
+
+    def step_macs(self, calls: list[ConvCall]) -> int:
+        if not self._trains_combinations(self.active):
+            return super().step_macs(calls)
+        return min(self.schedule_macs(calls))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active
         if not self.mixes_outputs(x, task):
             return super().forward(x)
         rows = self.bank_rows(task)
-        bank = self.bank[:rows].view(rows, self.in_channels, self.kernel_size, self.kernel_size)
+        if self.transposed:
+            bank = self.bank_t[:, :rows]
+        else:
+            bank = self.bank[:rows].view(rows, self.in_channels, self.kernel_size, self.kernel_size)
         mixing = self.piggyback[task].t()[:, :, None, None]  # a 1x1 convolution over bank outputs
         parts = [F.conv2d(self._convolve(x, bank), mixing)]
         if self.n_new:
@@ -343,13 +423,9 @@ class TaskNorm(LifelongLayer):
             nn.init.zeros_(norm.bias)
         else:
             norm = nn.InstanceNorm2d(self.channels, affine=False, track_running_stats=False)
-        self.norms.append(norm.to(self._device()))
-
-    def _device(self) -> torch.device:
-        for norm in self.norms:
-            for tensor in norm.state_dict().values():
-                return tensor.device
-        return torch.device("cpu")
+        factory = self.factory()
+        # running statistics and affine parameters in the layer's dtype; the batch counter stays int
+        self.norms.append(norm.to(device=factory["device"], dtype=factory["dtype"]))
 
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         return list(self.norms[task].parameters())
@@ -412,11 +488,10 @@ class MaskedConv(TaskConv):
         self.scores = nn.ParameterList()
 
     def _create_task(self, task: int) -> None:
-        device = self.weight.device
         fill = self.init_score if task > 0 else 0.0
         shape = self.weight.shape if task > 0 else (0,)
-        self.scores.append(nn.Parameter(torch.full(shape, fill, device=device)))
-        self._add_bias(device)
+        self.scores.append(nn.Parameter(torch.full(shape, fill, **self.factory())))
+        self._add_bias()
 
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         params = [self.weight] if task == 0 else [self.scores[task]]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-from pbgan.lifelong.layers import LifelongLayer, PiggybackConv
+from pbgan.lifelong.layers import LifelongLayer, PiggybackConv, TaskConv
 
 
 class LifelongNet(nn.Module):
@@ -66,6 +67,21 @@ class LifelongNet(nn.Module):
         """Recompute the banks from the frozen tasks (after loading a state dict)."""
         for _, layer in self.lifelong_layers():
             layer.rebuild_derived()
+
+    @contextmanager
+    def sharing_weights(self, calls: int) -> Iterator[None]:
+        """Within one training step that calls the network ``calls`` times (CycleGAN: three), each
+        layer composes the trainable task's weight once and every call reuses it (one autograd
+        node, so the gradients are those of the separate calls summed); the schedule of each layer
+        is chosen for all ``calls`` together."""
+        layers = [layer for _, layer in self.lifelong_layers() if isinstance(layer, TaskConv)]
+        for layer in layers:
+            layer.begin_step(calls)
+        try:
+            yield
+        finally:
+            for layer in layers:
+                layer.end_step()
 
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         return [p for _, layer in self.lifelong_layers() for p in layer.task_parameters(task)]

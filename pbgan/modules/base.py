@@ -5,6 +5,7 @@ Subclasses (pix2pix, CycleGAN) hold only their networks' construction and their 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from pbgan.errors import ConfigError
 from pbgan.lifelong.network import LifelongNet
 
 
@@ -191,8 +193,32 @@ class LifelongGANModule(pl.LightningModule):
         betas = (self.optim.beta1, self.optim.beta2)
         opt_g = torch.optim.Adam(self.generator_param_groups(), betas=betas)
         opt_d = torch.optim.Adam(self.discriminator_parameters(), lr=self.optim.lr, betas=betas)
-        factor = linear_decay(int(self.trainer.estimated_stepping_batches), self.optim.decay_fraction)
+        factor = linear_decay(self.training_batches(), self.optim.decay_fraction)
         return [opt_g, opt_d], [LambdaLR(opt_g, factor), LambdaLR(opt_d, factor)]
+
+    #: optimizer steps per training batch (generator and discriminator): what ``global_step`` and
+    #: so ``trainer.max_steps`` count under manual optimization
+    STEPS_PER_BATCH = 2
+
+    def training_batches(self) -> int:
+        """Batches this task trains: its epochs' batches, or fewer where ``trainer.max_steps``
+        stops it first (after max_steps / 2 batches, since each batch steps both optimizers)."""
+        trainer = self.trainer
+        steps = trainer.max_steps
+        by_steps = math.ceil(steps / self.STEPS_PER_BATCH) if steps != -1 else math.inf
+        if trainer.max_epochs == -1:
+            by_epochs = math.inf
+        else:
+            trainer.estimated_stepping_batches  # noqa: B018 (sets up the train loader if needed)
+            per_epoch = math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches)
+            by_epochs = per_epoch * max(int(trainer.max_epochs or 1), 1)
+        total = min(by_steps, by_epochs)
+        if total == math.inf:
+            raise ConfigError(
+                "the learning-rate decay needs a finite task length: "
+                "set trainer.max_epochs or trainer.max_steps"
+            )
+        return max(1, int(total))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["pbgan"] = {"task_names": list(self.task_names), "sequence_step": self.sequence_step}

@@ -73,7 +73,14 @@ class CycleGANModule(LifelongGANModule):
         parts: dict[str, torch.Tensor] = {}
         fakes: dict[str, torch.Tensor] = {}
 
+        # Each generator runs three times (two without identity loss): compose its weights once.
+        calls = 3 if self.lambda_identity > 0 else 2
+
         def generator_loss() -> torch.Tensor:
+            with self.g_ab.sharing_weights(calls), self.g_ba.sharing_weights(calls):
+                return generator_terms()
+
+        def generator_terms() -> torch.Tensor:
             fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
             fakes.update(a=fake_a.detach(), b=fake_b.detach())
             parts["g_gan_ab"] = self.gan_loss(self.d_a(fake_b), True)

@@ -1,0 +1,3 @@
+from pbgan.bench.cli import main
+
+raise SystemExit(main())

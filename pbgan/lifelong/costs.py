@@ -1,0 +1,92 @@
+"""Multiply-add counts of a convolution call, and of the two exact ways to run a piggyback layer.
+
+A trainable piggyback layer computes ``conv(x, concat(U, P^T B))``. Two schedules give the same
+linear map and the same gradients:
+
+- **composed**: form ``P^T B`` (``M c d`` multiply-adds, and as many again in backward for the
+  gradient of ``P``), then one ordinary convolution with all ``N`` filters. Composing is paid once
+  per training step however many times the step calls the layer (CycleGAN calls each generator
+  three times; see :meth:`pbgan.lifelong.network.LifelongNet.sharing_weights`).
+- **mixed**: convolve with the ``n_u`` new filters and the ``M`` bank filters, then mix the bank
+  outputs with ``P`` (a 1x1 convolution, ``M c`` per output position).
+
+Composing costs ``O(M c d)`` whatever the batch; mixing costs ``O(M (d + c))`` per position. Deep
+layers with few positions are cheaper mixed, shallow ones composed. The layer picks, per step, the
+schedule with fewer multiply-adds (forward and backward, as the step will run them), and the
+benchmark sums the same counts into the floor an exact schedule of these two ways allows.
+
+Mixing runs as several smaller kernels (the bank convolution, a 1x1 convolution, a concatenation)
+whose multiply-adds go at a lower rate than one convolution's, so a layer mixes only where that
+needs fewer than ``MIXING_RATE`` times the composed schedule's multiply-adds. 0.5 was measured
+with ``python -m pbgan.bench`` on 2 CPU cores: counting multiply-adds alone (rate 1) made the
+CycleGAN step 1.17x the reference at task 2 against 1.02x with composing only, while the UNet's
+deep layers need mixing (composing only: 1.24x at task 8); 0.4-0.7 gave the same times within noise.
+
+Counts per call of a convolution with ``K`` filters of size ``d`` over ``P`` kernel positions:
+forward ``K d P``, weight gradient ``K d P``, input gradient ``K d P`` (only when the input needs
+one: the first layer of a generator fed with data does not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIXING_RATE = 0.5
+
+
+@dataclass(frozen=True)
+class ConvCall:
+    """One call of a convolution: its sizes and which gradients its backward pass computes."""
+
+    filter_size: int  # d = C_in * k * k
+    positions: int  # kernel positions: output positions (conv) or input positions (transposed)
+    outputs: int  # output positions (where a 1x1 mixing runs)
+    input_grad: bool = False  # backward computes the gradient of the input
+    weight_grad: bool = False  # backward computes the gradient of the trainable weights
+
+    @property
+    def backward(self) -> bool:
+        return self.input_grad or self.weight_grad
+
+
+def conv_positions(
+    shape: tuple[int, ...], kernel: int, stride: int, padding: int, output_padding: int, transposed: bool
+) -> tuple[int, int]:
+    """(kernel positions, output positions) of a convolution over an input of ``shape`` (NCHW)."""
+    batch, _, height, width = shape
+    if transposed:
+        out_h = (height - 1) * stride - 2 * padding + kernel + output_padding
+        out_w = (width - 1) * stride - 2 * padding + kernel + output_padding
+        return batch * height * width, batch * out_h * out_w
+    out_h = (height + 2 * padding - kernel) // stride + 1
+    out_w = (width + 2 * padding - kernel) // stride + 1
+    return batch * out_h * out_w, batch * out_h * out_w
+
+
+def plain_macs(filters: int, calls: list[ConvCall]) -> int:
+    """An ordinary convolution with ``filters`` filters: forward and the gradients each call needs."""
+    return sum(
+        filters * call.filter_size * call.positions * (1 + call.weight_grad + call.input_grad)
+        for call in calls
+    )
+
+
+def composed_macs(filters: int, new: int, rows: int, calls: list[ConvCall]) -> int:
+    """Compose ``P^T B`` once for all ``calls`` (and its gradient once), then convolve."""
+    if not calls:
+        return 0
+    combos, d = filters - new, calls[0].filter_size
+    compose = rows * combos * d * (1 + any(call.weight_grad for call in calls))
+    return compose + plain_macs(filters, calls)
+
+
+def mixed_macs(filters: int, new: int, rows: int, calls: list[ConvCall]) -> int:
+    """Convolve with the new and the bank filters, then mix the bank outputs with ``P``."""
+    combos, total = filters - new, 0
+    for call in calls:
+        d, positions, outputs = call.filter_size, call.positions, call.outputs
+        forward = (new + rows) * d * positions + rows * combos * outputs
+        weight_grad = (new * d * positions + rows * combos * outputs) if call.weight_grad else 0
+        input_grad = ((new + rows) * d * positions + rows * combos * outputs) if call.input_grad else 0
+        total += forward + weight_grad + input_grad
+    return total
