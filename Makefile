@@ -28,7 +28,7 @@ test: $(STAMP)  ## run the tests (the slow ones are skipped: see test-all)
 test-all: $(STAMP)  ## run every test, the slow end-to-end ones included
 	$(PY) -m pytest -q
 
-bench: $(STAMP)  ## piggyback vs full: step times, memory, storage (ARGS="--scale paper --arch both")
+bench: $(STAMP)  ## every method vs the plain torch.nn reference: step times, floor, inference (ARGS="--scale paper")
 	$(PY) -m pbgan.bench $(ARGS)
 
 lint: $(STAMP)  ## ruff over the code
