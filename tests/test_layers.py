@@ -196,7 +196,7 @@ def test_schedule_is_the_one_with_fewer_multiply_adds() -> None:
     grow(layer, 3)
     layer.set_task(2)
     for x in (torch.randn(8, 16, 64, 64, requires_grad=True), torch.randn(2, 16, 2, 2)):
-        composed, mixed = layer.schedule_macs([layer.conv_call(x)])
+        composed, mixed = layer.schedule_macs([layer.conv_call(x)], 2)
         assert layer.mixes_outputs(x, 2) == (mixed < MIXING_RATE * composed)
     big = torch.randn(8, 16, 64, 64, requires_grad=True)
     assert not layer.mixes_outputs(big, 2)  # half the filters new, an input gradient: compose

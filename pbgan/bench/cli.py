@@ -129,11 +129,11 @@ def run(
 ) -> dict:
     size = SCALES[scale]
     torch.manual_seed(0)
-    train_steps, floors, peaks = {}, {}, {}
+    train_steps, floors, peaks, first_steps = {}, {}, {}, {}
     for name, method, tasks in TRAIN_ROWS:
-        step, nets = make_train_step(arch, method, tasks, size, ratio, device)
+        step, _ = make_train_step(arch, method, tasks, size, ratio, device)
         train_steps[name] = step
-        floors[name] = step_macs(step, nets)
+        floors[name] = step_macs(step)
         peaks[name] = peak_memory(step, device)
     skipped = [name for name in switches if name == "bf16" and device.type != "cuda"]
     for switch in [name for name in switches if name not in skipped]:
@@ -145,11 +145,11 @@ def run(
             apply_speed_switches(nets, SpeedConfig(**{switch: True}))
         started = time.perf_counter()
         step()  # the first step pays for compiling, if any
-        floors[f"piggyback_task2+{switch}"] = {"first_step_s": time.perf_counter() - started}
+        first_steps[f"piggyback_task2+{switch}"] = time.perf_counter() - started
         train_steps[f"piggyback_task2+{switch}"] = step
     infer_steps = {}
     for name, method, tasks, task in INFER_ROWS:
-        net = build_generator("unet" if arch == "unet" else "resnet", method, size, ratio).to(device)
+        net = build_generator(arch, method, size, ratio).to(device)
         grow_to(net, tasks)
         if tasks > 1:
             net.end_task()  # every task frozen, as in a saved model
@@ -157,13 +157,12 @@ def run(
     train = summarise(interleaved(train_steps, device, warmup, repeats), "reference")
     reference_macs = floors["reference"]["plain"]
     for name, row in train.items():
-        extra = floors.get(name, {})
-        if "floor" in extra:
-            row["macs"] = extra["floor"]
-            row["floor_vs_reference"] = extra["floor"] / reference_macs
+        if name in floors:
+            row["macs"] = floors[name]["floor"]
+            row["floor_vs_reference"] = floors[name]["floor"] / reference_macs
             row["vs_floor"] = row["vs_reference"] / row["floor_vs_reference"]
-        if "first_step_s" in extra:
-            row["first_step_s"] = extra["first_step_s"]
+        if name in first_steps:
+            row["first_step_s"] = first_steps[name]
         row["peak_bytes"] = peaks.get(name)
     inference = summarise(interleaved(infer_steps, device, warmup, repeats), "reference")
     return {

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_pre_hook
 
 from pbgan.lifelong.costs import ConvCall, conv_positions, plain_macs
 from pbgan.lifelong.layers import TaskConv
@@ -35,43 +36,31 @@ def _plain_call(module: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor) -> Conv
     )
 
 
-def step_macs(step: Callable[[], None], modules: list[nn.Module]) -> dict[str, int]:
-    """Run ``step`` once and count its convolutions' multiply-adds: ``plain`` (every layer as an
-    ordinary convolution of its shape) and ``floor`` (trainable piggyback layers by the cheaper
-    exact schedule)."""
-    calls: dict[nn.Module, list[ConvCall]] = {}
-    active: dict[nn.Module, int] = {}
+def step_macs(step: Callable[[], None]) -> dict[str, int]:
+    """Run ``step`` once and count the multiply-adds of every convolution it calls (generators and
+    discriminators): ``plain`` (every layer as an ordinary convolution of its shape) and ``floor``
+    (trainable piggyback layers by the cheaper exact schedule)."""
+    calls: dict[nn.Module, tuple[int | None, list[ConvCall]]] = {}
 
     def record(module: nn.Module, args: tuple) -> None:
-        x = args[0]
         if isinstance(module, TaskConv):
-            call = module.conv_call(x)
-            active[module] = module.active
+            task, call = module.active, module.conv_call(args[0])
+        elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            task, call = None, _plain_call(module, args[0])
         else:
-            call = _plain_call(module, x)
-        calls.setdefault(module, []).append(call)
+            return
+        calls.setdefault(module, (task, []))[1].append(call)
 
-    convs = [
-        m
-        for root in modules
-        for m in root.modules()
-        if isinstance(m, (TaskConv, nn.Conv2d, nn.ConvTranspose2d))
-    ]
-    handles = [m.register_forward_pre_hook(record) for m in convs]
+    handle = register_module_forward_pre_hook(record)
     try:
         step()
     finally:
-        for handle in handles:
-            handle.remove()
+        handle.remove()
     plain = floor = 0
-    for module, module_calls in calls.items():
-        filters = module.out_channels
-        plain += plain_macs(filters, module_calls)
+    for module, (task, module_calls) in calls.items():
+        plain += plain_macs(module.out_channels, module_calls)
         if isinstance(module, TaskConv):
-            previous = module.active
-            module.active = active[module]
-            floor += module.floor_macs(module_calls)
-            module.active = previous
+            floor += module.floor_macs(module_calls, task)
         else:
-            floor += plain_macs(filters, module_calls)
+            floor += plain_macs(module.out_channels, module_calls)
     return {"plain": plain, "floor": floor}

@@ -10,24 +10,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pbgan.networks.init import init_plain_weights  # the reference init_weights(net, "normal", 0.02)
+
 
 def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-
-
-def _init(net: nn.Module) -> nn.Module:
-    """The reference's ``init_weights(net, 'normal', 0.02)``."""
-    for module in net.modules():
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(module.weight, 0.0, 0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.normal_(module.weight, 1.0, 0.02)
-            nn.init.zeros_(module.bias)
-    return net
 
 
 class SkipBlock(nn.Module):
@@ -88,7 +77,7 @@ class ReferenceUNet(nn.Module):
         for outer in (4, 2, 1):
             block = SkipBlock(ngf * outer, ngf * outer * 2, submodule=block, norm=norm)
         self.model = SkipBlock(output_nc, ngf, input_nc, block, outermost=True, norm=norm)
-        _init(self)
+        init_plain_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -111,7 +100,7 @@ class ReferencePatchGAN(nn.Module):
             ]
         layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 1))
         self.model = nn.Sequential(*layers)
-        _init(self)
+        init_plain_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -169,7 +158,7 @@ class ReferenceResNet(nn.Module):
             ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
-        _init(self)
+        init_plain_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -63,21 +63,17 @@ def sharing(nets: list[nn.Module], calls: int) -> Iterator[None]:
         yield
 
 
+@contextmanager
 def frozen(net: nn.Module) -> Iterator[None]:
     """The generator step trains only the generators (Lightning's ``toggle_optimizer``)."""
-
-    @contextmanager
-    def scope() -> Iterator[None]:
-        flags = [p.requires_grad for p in net.parameters()]
-        for p in net.parameters():
-            p.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for p, flag in zip(net.parameters(), flags):
-                p.requires_grad_(flag)
-
-    return scope()
+    flags = [p.requires_grad for p in net.parameters()]
+    for p in net.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(net.parameters(), flags):
+            p.requires_grad_(flag)
 
 
 def adam(params) -> torch.optim.Optimizer:

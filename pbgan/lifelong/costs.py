@@ -44,10 +44,6 @@ class ConvCall:
     input_grad: bool = False  # backward computes the gradient of the input
     weight_grad: bool = False  # backward computes the gradient of the trainable weights
 
-    @property
-    def backward(self) -> bool:
-        return self.input_grad or self.weight_grad
-
 
 def conv_positions(
     shape: tuple[int, ...], kernel: int, stride: int, padding: int, output_padding: int, transposed: bool

@@ -207,13 +207,9 @@ class TaskConv(LifelongLayer):
         trainable = self.active >= self.frozen and any(p.requires_grad for p in params)
         return ConvCall(self.filter_size, positions, outputs, grad and x.requires_grad, grad and trainable)
 
-    def step_macs(self, calls: list[ConvCall]) -> int:
-        """Multiply-adds of ``calls`` of the active task the way ``forward`` runs them."""
+    def floor_macs(self, calls: list[ConvCall], task: int) -> int:
+        """Multiply-adds of ``calls`` of ``task`` by the cheapest exact schedule."""
         return plain_macs(self.out_channels, calls)
-
-    def floor_macs(self, calls: list[ConvCall]) -> int:
-        """Multiply-adds of ``calls`` of the active task by the cheapest exact schedule."""
-        return self.step_macs(calls)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active
@@ -349,9 +345,9 @@ class PiggybackConv(TaskConv):
     def _trains_combinations(self, task: int) -> bool:
         return task >= self.frozen and self.bank_rows(task) > 0 and self.out_channels > self.n_new
 
-    def schedule_macs(self, calls: list[ConvCall]) -> tuple[int, int]:
-        """(composed, mixed) multiply-adds of ``calls`` of the trainable task."""
-        rows = self.bank_rows(self.active)
+    def schedule_macs(self, calls: list[ConvCall], task: int) -> tuple[int, int]:
+        """(composed, mixed) multiply-adds of ``calls`` of the trainable ``task``."""
+        rows = self.bank_rows(task)
         return (
             composed_macs(self.out_channels, self.n_new, rows, calls),
             mixed_macs(self.out_channels, self.n_new, rows, calls),
@@ -365,16 +361,16 @@ class PiggybackConv(TaskConv):
             return False
         if self._step is not None and "mixed" in self._step:
             return self._step["mixed"]
-        composed, mixed = self.schedule_macs([self.conv_call(x)] * self.step_calls)
+        composed, mixed = self.schedule_macs([self.conv_call(x)] * self.step_calls, task)
         mixes = mixed < MIXING_RATE * composed
         if self._step is not None:
             self._step["mixed"] = mixes
         return mixes
 
-    def step_macs(self, calls: list[ConvCall]) -> int:
-        if not self._trains_combinations(self.active):
-            return super().step_macs(calls)
-        return min(self.schedule_macs(calls))
+    def floor_macs(self, calls: list[ConvCall], task: int) -> int:
+        if not self._trains_combinations(task):
+            return super().floor_macs(calls, task)
+        return min(self.schedule_macs(calls, task))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active

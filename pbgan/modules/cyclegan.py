@@ -73,14 +73,7 @@ class CycleGANModule(LifelongGANModule):
         parts: dict[str, torch.Tensor] = {}
         fakes: dict[str, torch.Tensor] = {}
 
-        # Each generator runs three times (two without identity loss): compose its weights once.
-        calls = 3 if self.lambda_identity > 0 else 2
-
         def generator_loss() -> torch.Tensor:
-            with self.g_ab.sharing_weights(calls), self.g_ba.sharing_weights(calls):
-                return generator_terms()
-
-        def generator_terms() -> torch.Tensor:
             fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
             fakes.update(a=fake_a.detach(), b=fake_b.detach())
             parts["g_gan_ab"] = self.gan_loss(self.d_a(fake_b), True)
@@ -105,7 +98,10 @@ class CycleGANModule(LifelongGANModule):
             parts["d_a"], parts["d_b"] = loss_a, loss_b
             return loss_a + loss_b
 
-        loss_g = self.optimize(opt_g, generator_loss)
+        # Each generator runs three times (two without identity loss): compose its weights once.
+        calls = 3 if self.lambda_identity > 0 else 2
+        with self.g_ab.sharing_weights(calls), self.g_ba.sharing_weights(calls):
+            loss_g = self.optimize(opt_g, generator_loss)
         loss_d = self.optimize(opt_d, discriminator_loss)
         losses = {"g": loss_g, "d": loss_d, **{k: v.detach() for k, v in parts.items()}}
         self.log_losses(losses, batch_size=real_a.shape[0])
