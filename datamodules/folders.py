@@ -26,6 +26,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules import DIRECTIONS
+from datamodules.download import DATASETS, ENV_VAR, download_command
 from datamodules.images import (
     IMAGE_EXTENSIONS,
     BadImage,
@@ -35,10 +37,8 @@ from datamodules.images import (
     list_images,
     read_image,
 )
-from pbgan.data import DATASETS, ENV_VAR, download_command
 from pbgan.errors import ConfigError, PbganError
 
-DIRECTIONS = ("AtoB", "BtoA")
 VERIFY = ("header", "decode")
 ALIGNED_LAYOUT = (
     "an aligned (pix2pix) dataset holds train/ and val/ (or test/) folders of images that each show "

@@ -35,9 +35,11 @@ class BadImage(Exception):
         self.reason = reason
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursively), sorted by path so the order never changes."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+def list_images(folder: Path, recursive: bool = True) -> list[Path]:
+    """Image files under ``folder`` (in its subfolders too unless ``recursive=False``), sorted by
+    path so the order never changes."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
 def _reason(error: BaseException) -> str:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 
 import pytorch_lightning as pl
 
 from pbgan.distributed import check_ranks_agree, rank, synchronize_task, world_size
 from pbgan.modules.base import LifelongGANModule
+
+# Every rank reports its digest: this logger keeps INFO where other ranks' "pbgan" is quieted.
+rank_log = logging.getLogger("pbgan.ranks")
+rank_log.setLevel(logging.INFO)
 
 
 class TaskEndCallback(pl.Callback):
@@ -25,11 +29,9 @@ class TaskEndCallback(pl.Callback):
             return
         task = pl_module.newest_task
         synchronize_task(pl_module.lifelong_nets(), task)
-        pl_module.end_task()
+        pl_module.end_task(trainer)
         if world_size() > 1:
             digest = check_ranks_agree(pl_module.lifelong_nets(), f"freezing task {task + 1}")
-            # One write per line: the ranks share the terminal.
-            sys.stdout.write(
-                f"[pbgan] rank {rank()}/{world_size()}: task {task + 1} frozen, state digest {digest}\n"
+            rank_log.info(
+                "[pbgan] rank %d/%d: task %d frozen, state digest %s", rank(), world_size(), task + 1, digest
             )
-            sys.stdout.flush()

@@ -54,6 +54,31 @@ def add_verbosity(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more messages (debug)")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message is emitted (tests capture it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+class _PlainFormatter(logging.Formatter):
+    """A message as it is; warnings and errors say so first, as the CLIs always have."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        if record.levelno >= logging.WARNING and not message.startswith(("warning:", "error:")):
+            return f"{record.levelname.lower()}: {message}"
+        return message
+
+
 def setup_logging(verbosity: int = 0) -> None:
     """pbgan's messages as plain lines on stderr, for the argparse entry points (Hydra's job
     logging does this for ``pbgan.run``). ``verbosity``: -1 warnings only, 0 info, 1 debug."""
@@ -61,8 +86,8 @@ def setup_logging(verbosity: int = 0) -> None:
     logger = logging.getLogger("pbgan")
     logger.setLevel(level)
     if not any(getattr(h, "_pbgan", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler = _StderrHandler()
+        handler.setFormatter(_PlainFormatter("%(message)s"))
         handler._pbgan = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.propagate = False

@@ -6,8 +6,7 @@ import torch
 from omegaconf import DictConfig
 
 from pbgan.errors import ConfigError
-from pbgan.lifelong.family import METHODS
-from pbgan.lifelong.layers import check_ratio
+from pbgan.methods.piggyback import check_ratio
 
 
 def check_positive(cfg: DictConfig, dotted: str) -> None:
@@ -21,8 +20,11 @@ def check_positive(cfg: DictConfig, dotted: str) -> None:
 def validate_config(cfg: DictConfig) -> None:
     """Refuse impossible settings before any work starts, naming the option and the fix."""
     check_ratio(cfg.ratio)
-    if cfg.method.name not in METHODS:
-        raise ConfigError(f"method={cfg.method.name!r} is not known: use one of {', '.join(METHODS)}")
+    if "family" not in cfg.method:
+        raise ConfigError(
+            f"method={cfg.method.get('name')!r} names no layer family: a method's YAML needs a "
+            "'family' node with a _target_ (see conf/method/piggyback.yaml)"
+        )
     for option in ("data.image_size", "eval.num_images", "eval.batch_size", "eval.probe_images"):
         check_positive(cfg, option)
     if cfg.speed.bf16 and (cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available()):

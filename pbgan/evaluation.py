@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -61,3 +62,95 @@ def save_sample_grid(
     grid = make_grid(rows, nrow=3, padding=2, normalize=True, value_range=(-1, 1))
     atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
     return grid
+
+
+@dataclass
+class SampleRows:
+    """The first few eval images of one task with its outputs: one sample grid."""
+
+    task: int
+    name: str
+    inputs: torch.Tensor
+    outputs: torch.Tensor
+    targets: torch.Tensor
+
+
+class ContinualEvaluator:
+    """Every seen task's metrics, probe outputs and samples after each stage of a sequence.
+
+    ``eval_sets[t]``: task t's val images, or for a task of an ``init_from`` file its stored probe
+    images only (None where the file kept none); ``first_new``: the first task this run has data
+    for. Probe outputs recorded right after a task is learned are its baseline: any later change
+    of them is forgetting (``max_abs_change``).
+    """
+
+    def __init__(
+        self,
+        suite: Any,
+        eval_sets: list[TaskEvalSet | None],
+        probe_baselines: list[torch.Tensor],
+        first_new: int,
+        batch_size: int,
+        probe_images: int,
+        sample_images: int,
+    ) -> None:
+        self.suite = suite
+        self.eval_sets = eval_sets
+        self.probe_baselines = probe_baselines
+        self.first_new = first_new
+        self.batch_size = batch_size
+        self.probe_images = probe_images
+        self.sample_images = sample_images
+
+    def outputs(self, module: LifelongGANModule, task: int) -> torch.Tensor:
+        """Task ``task``'s outputs on all its eval images (one pass serves metrics and probes)."""
+        return translate_all(module, task, self.eval_sets[task].inputs, self.batch_size)
+
+    def metrics(self, task: int, outputs: torch.Tensor) -> dict[str, float]:
+        """Task ``task``'s metrics; none for an init_from task (its data is not part of this run)."""
+        if task < self.first_new:
+            return {}
+        return self.suite.evaluate(task - self.first_new, outputs)
+
+    def untrained(self, module: LifelongGANModule, task: int) -> dict[str, float]:
+        """The metrics of a task just begun, before any training (the reference row of BWT/FWT)."""
+        return self.metrics(task, self.outputs(module, task))
+
+    def probe_outputs(self, module: LifelongGANModule, task: int, forward: torch.Tensor) -> torch.Tensor:
+        """Outputs on the probe inputs in every direction the module serves (CycleGAN: both)."""
+        if "BtoA" not in module.directions:
+            return forward
+        reals = self.eval_sets[task].targets[: len(forward)]
+        backward = translate_all(module, task, reals, self.batch_size, "BtoA")
+        return torch.cat([forward.flatten(1), backward.flatten(1)], 1)
+
+    def stage(self, module: LifelongGANModule, stage: int, results: Any) -> list[SampleRows]:
+        """After learning task ``stage``: record metrics and forgetting of every task seen into
+        ``results``; returns each task's sample rows."""
+        samples = []
+        for task in range(stage + 1):
+            data = self.eval_sets[task]
+            if data is None:  # an init_from task whose file kept no probe images
+                continue
+            outputs = self.outputs(module, task)
+            results.record_metrics(stage, task, self.metrics(task, outputs))
+            # An init_from task's eval set is its stored probes: compare all of them.
+            own = outputs if task < self.first_new else outputs[: self.probe_images]
+            probe = self.probe_outputs(module, task, own)
+            if task == stage:  # its own tensor: a slice would keep every eval output alive
+                self.probe_baselines.append(probe.clone())
+            results.record_change(stage, task, max_abs_change(self.probe_baselines[task], probe))
+            count = self.sample_images
+            samples.append(
+                SampleRows(task, data.name, data.inputs[:count], outputs[:count], data.targets[:count])
+            )
+        return samples
+
+    def probe_sets(self) -> tuple[list[torch.Tensor | None], list[torch.Tensor | None]]:
+        """The probe inputs and targets of every task with a baseline (what the model file keeps)."""
+        counts = [len(baseline) for baseline in self.probe_baselines]
+        sets = self.eval_sets[: len(counts)]
+        return (
+            [None if d is None else d.inputs[:n] for d, n in zip(sets, counts)],
+            [None if d is None else d.targets[:n] for d, n in zip(sets, counts)],
+        )

@@ -31,7 +31,7 @@ def export_task(
     """Write the task's standalone generator in each format; returns path and max |difference|."""
     net, index, payload = load_task_generator(model, task, direction)
     size = image_size or int(payload.get("image_size", 256))
-    channels = int(payload["generators"][generator_name(payload, direction)]["settings"]["input_nc"])
+    channels = int(payload["generators"][generator_name(payload, direction)]["node"]["input_nc"])
     plain = standalone_network(net, index)
     example = torch.rand(1, channels, size, size) * 2 - 1
     with torch.no_grad():

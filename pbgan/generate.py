@@ -17,22 +17,22 @@ from torchvision.transforms import functional as TF
 from torchvision.utils import save_image
 from tqdm import tqdm
 
+from datamodules.images import IMAGE_EXTENSIONS, list_images
 from pbgan.errors import PbganError
 from pbgan.io import atomic_write
 from pbgan.lifelong_file import generator_name, load_task_generator
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
-
-def list_images(source: Path) -> list[Path]:
-    """The image files of ``source`` (a file or a folder, not recursive), sorted."""
+def input_images(source: Path) -> list[Path]:
+    """``source`` itself, or the images directly in the folder ``source``, sorted. Not those in
+    subfolders: every output goes into one folder, named by its input's stem."""
     if not source.exists():
         raise PbganError(f"input {source} does not exist")
     if source.is_file():
         return [source]
-    images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = list_images(source, recursive=False)
     if not images:
-        raise PbganError(f"input folder {source} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise PbganError(f"input folder {source} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
     return images
 
 
@@ -66,16 +66,16 @@ def generate(
 ) -> list[Path]:
     """Translate every image of ``source`` with ``task``; returns the written paths."""
     net, _, payload = load_task_generator(model, task, direction)
-    settings = payload["generators"][generator_name(payload, direction)]["settings"]
+    node = payload["generators"][generator_name(payload, direction)]["node"]
     size = image_size or int(payload.get("image_size", 256))
-    images = list_images(Path(source))
+    images = input_images(Path(source))
     target = pick_device(device)
     net = net.to(target).eval()
     out_dir = Path(output)
     written = []
     for start in tqdm(range(0, len(images), batch_size), desc=f"generate {task}", unit="batch"):
         paths = images[start : start + batch_size]
-        batch = torch.stack([load_image(p, int(settings["input_nc"]), size) for p in paths]).to(target)
+        batch = torch.stack([load_image(p, int(node["input_nc"]), size) for p in paths]).to(target)
         for path, result in zip(paths, net(batch).cpu()):
             destination = out_dir / f"{path.stem}.png"
             unit = (result + 1) / 2

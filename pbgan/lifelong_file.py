@@ -1,7 +1,8 @@
-"""The lifelong model file: every task's parameters and the settings to rebuild the generators.
+"""The lifelong model file: every task's parameters and the nodes that rebuild the generators.
 
 Written atomically after each task. Loaded with ``torch.load(weights_only=True)``, so a file
-can hold only tensors and plain containers and loading never runs code from it.
+can hold only tensors and plain containers; the generator nodes' ``_target_`` classes are checked
+to be pbgan networks and layer families before anything is built from them.
 """
 
 from __future__ import annotations
@@ -11,25 +12,51 @@ from typing import Any
 
 import torch
 
-from pbgan.build import build_generator
+from datamodules import DIRECTIONS
 from pbgan.errors import PbganError
 from pbgan.io import atomic_write
 from pbgan.lifelong.network import LifelongNet
 from pbgan.modules.base import LifelongGANModule
+from pbgan.nodes import build_generator
 
 FORMAT = "pbgan-lifelong"
 # 2: a transposed layer's new filters are stored in ConvTranspose2d's layout (C_in, n, k, k);
 # version 1 files (filter-major) are converted when loaded.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 FILE_NAME = "lifelong.pt"
 
 
-# Generator settings and the option that sets each, for settings-mismatch messages.
-SETTING_OPTIONS = {
-    "arch": "model.generator.arch",
-    "method": "method",
-    "ratio": "ratio",
-    "method_options": "method.*",
+# Format 1 and 2 files named the generator's class and the method instead of storing nodes.
+LEGACY_ARCHS = {
+    "unet": "pbgan.networks.unet.UNetGenerator",
+    "resnet": "pbgan.networks.resnet.ResNetGenerator",
+}
+LEGACY_FAMILIES = {
+    "piggyback": "pbgan.methods.piggyback.PiggybackFamily",
+    "pf": "pbgan.methods.piggyback.PiggybackFamily",
+    "full": "pbgan.methods.full.FullFamily",
+    "sft": "pbgan.methods.finetune.FineTuneFamily",
+    "mask": "pbgan.methods.mask.MaskFamily",
+}
+
+
+def legacy_node(settings: dict[str, Any]) -> dict[str, Any]:
+    """The generator node a format 1 or 2 file's ``settings`` describe."""
+    options = dict(settings)
+    arch, method = options.pop("arch"), options.pop("method")
+    ratio, method_options = options.pop("ratio", None), options.pop("method_options", {}) or {}
+    if arch not in LEGACY_ARCHS or method not in LEGACY_FAMILIES:
+        raise PbganError(f"generator arch={arch!r}, method={method!r} is not one this pbgan can rebuild")
+    family: dict[str, Any] = {"_target_": LEGACY_FAMILIES[method], **method_options}
+    if method in ("piggyback", "pf"):
+        family["ratio"] = float(ratio or 0.0)
+    return {"_target_": LEGACY_ARCHS[arch], **options, "family": family}
+
+
+# Generator node keys and the option that sets each, for mismatch messages.
+NODE_OPTIONS = {
+    "_target_": "model (model.generator._target_)",
+    "family": "method (method.family)",
     "ngf": "model.generator.ngf (times method.width)",
     "num_downs": "model.generator.num_downs (auto: from data.image_size)",
     "input_nc": "the tasks' input channels",
@@ -37,17 +64,23 @@ SETTING_OPTIONS = {
 }
 
 
-def settings_differences(stored: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]) -> list[str]:
-    """Each generator setting a file holds that a config would build differently, with its option."""
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): node}
+
+
+def node_differences(stored: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]) -> list[str]:
+    """Each generator option a file holds that a config would build differently, with its option."""
     if set(stored) != set(current):
         return [f"generators: file {sorted(stored)}, config {sorted(current)} (set model)"]
     problems = []
     for name, mine in current.items():
-        theirs = stored[name]
-        for key in sorted(set(mine) | set(theirs)):
-            if mine.get(key) != theirs.get(key):
-                option = SETTING_OPTIONS.get(key, f"model.generator.{key}")
-                problems.append(f"{key}: file {theirs.get(key)!r}, config {mine.get(key)!r} (set {option})")
+        theirs, ours = _flat(stored[name]), _flat(mine)
+        for key in sorted(set(theirs) | set(ours)):
+            if theirs.get(key) != ours.get(key):
+                option = NODE_OPTIONS.get(key.split(".")[0], f"model.generator.{key}")
+                problems.append(f"{key}: file {theirs.get(key)!r}, config {ours.get(key)!r} (set {option})")
     return list(dict.fromkeys(problems))
 
 
@@ -70,13 +103,12 @@ def compact(value: Any) -> Any:
 def save_lifelong_file(
     path: str | Path,
     module: LifelongGANModule,
-    settings: dict[str, dict[str, Any]],
     tasks: list[dict[str, str]],
     results: dict[str, Any],
     image_size: int,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the learned tasks of ``module``: ``settings`` rebuilds each lifelong net by name."""
+    """Write the learned tasks of ``module``: each lifelong net's node, state and the plugin's state."""
     payload = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -85,12 +117,10 @@ def save_lifelong_file(
         "image_size": image_size,
         "tasks": tasks[: module.frozen_tasks],
         "generators": {
-            name: {
-                "settings": settings[name],
-                "state_dict": net.state_dict(),
-            }
-            for name, net in module.lifelong_nets().items()
+            name: {"node": node, "state_dict": net.state_dict()}
+            for (name, net), node in zip(module.lifelong_nets().items(), module.generator_nodes().values())
         },
+        "plugin": module.plugin.state_dict(),
         "results": results,
         **(extra or {}),
     }
@@ -114,6 +144,12 @@ def load_lifelong_file(path: str | Path) -> dict[str, Any]:
             f"{path} has format version {payload['version']}, newer than this pbgan reads "
             f"({FORMAT_VERSION}): upgrade pbgan"
         )
+    try:
+        for entry in payload["generators"].values():
+            if "node" not in entry:
+                entry["node"] = legacy_node(entry["settings"])
+    except (KeyError, TypeError, AttributeError, PbganError) as error:
+        raise PbganError(f"{path}: its generators cannot be rebuilt ({error}); the file is damaged") from None
     return payload
 
 
@@ -135,13 +171,17 @@ def load_tasks_into(
 
 def restore_generator(entry: dict[str, Any], frozen_tasks: int, version: int = FORMAT_VERSION) -> LifelongNet:
     """Rebuild one lifelong net with ``frozen_tasks`` frozen tasks and load its stored tensors."""
-    return load_tasks_into(build_generator(entry["settings"]), entry, frozen_tasks, version).eval()
+    return load_tasks_into(
+        build_generator(entry["node"], "lifelong file"), entry, frozen_tasks, version
+    ).eval()
 
 
 def restore_module(module: LifelongGANModule, payload: dict[str, Any]) -> None:
     """Load a file's learned tasks into a freshly built module of the same settings."""
     for name, net in module.lifelong_nets().items():
         load_tasks_into(net, payload["generators"][name], payload["frozen_tasks"], payload["version"])
+    if payload.get("plugin"):
+        module.plugin.load_state_dict(payload["plugin"])
     module.task_names = [task["name"] for task in payload["tasks"]]
     module.sequence_step = int(payload.get("sequence_step", 0))
 
@@ -160,7 +200,7 @@ def resolve_task(payload: dict[str, Any], task: str | int) -> int:
 def generator_name(payload: dict[str, Any], direction: str) -> str:
     """Which stored generator translates in ``direction`` (AtoB: the task's own direction)."""
     names = list(payload["generators"])
-    if direction not in ("AtoB", "BtoA"):
+    if direction not in DIRECTIONS:
         raise PbganError(f"direction={direction!r} is not known: use AtoB or BtoA")
     if names == ["generator"]:
         if direction == "BtoA":

@@ -1,13 +1,47 @@
-"""The continual results of one task sequence: what results.json holds and how it prints."""
+"""The continual results of one task sequence: the one reader and writer of results.json.
+
+The runner records into :class:`ContinualResults` and writes ``to_dict()`` as results.json (and
+``tidy_rows()`` as results.csv); resuming and extending read it back with ``from_dict``; the
+report reads run folders with ``ContinualResults.load``. Everything results.json holds besides
+the recorded values (summary, params) is derived here, so every reader sees the same numbers.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import statistics
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from pbgan.errors import PbganError
+
 Matrix = list[list[float | None]]
+Row = dict[str, Any]
+
+RESULTS_FILE = "results.json"
+# What every results.json the runner writes holds (the report's first five first); ``width``,
+# ``params.standalone_model`` and ``extended_from`` came later and are optional.
+REQUIRED_FIELDS = (
+    "tasks",
+    "method",
+    "matrix",
+    "params",
+    "summary",
+    "domains",
+    "ratio",
+    "seed",
+    "model",
+    "untrained",
+    "higher_is_better",
+    "bank_sizes",
+    "forgetting",
+    "task_seconds",
+)
+REQUIRED_NESTED = {"params": ("per_task", "per_task_bytes"), "forgetting": ("max_abs_change",)}
+CHANGE = "max_abs_change"  # the matrix of the largest change of a task's outputs
 
 
 def empty_matrix(size: int) -> Matrix:
@@ -66,7 +100,7 @@ class ContinualResults:
     per_task_bytes: list[int] = field(default_factory=list)
     bank_sizes: dict[str, list[int]] = field(default_factory=dict)
     task_seconds: list[float] = field(default_factory=list)
-    width: float = 1.0
+    width: float | None = 1.0  # None: read from a results.json that did not record it
     standalone_params: int | None = None  # one ordinary full-width model; default: task 1's storage
     classifier: dict[str, Any] = field(default_factory=dict)
     higher_is_better: dict[str, bool] = field(default_factory=dict)
@@ -118,12 +152,10 @@ class ContinualResults:
         for layer, rows in banks.items():
             self.bank_sizes.setdefault(layer, []).append(rows)
 
+    # --- results.json ----------------------------------------------------------------------------
+
     def to_dict(self) -> dict[str, Any]:
-        first = self.per_task_params[0] if self.per_task_params else 0
-        standalone = self.standalone_params or first
-        first_bytes = self.per_task_bytes[0] if self.per_task_bytes else 0
-        standalone_bytes = first_bytes * standalone // first if first else 0
-        learned = self.completed
+        """What results.json holds."""
         return {
             "tasks": self.tasks,
             "domains": self.domains,
@@ -132,31 +164,22 @@ class ContinualResults:
             "width": self.width,
             "seed": self.seed,
             "model": self.model,
-            "completed_tasks": learned,
+            "completed_tasks": self.completed,
             "matrix": self.matrix,
             "untrained": self.untrained,
-            "params": {
-                "per_task": self.per_task_params,
-                "stored_total": sum(self.per_task_params),
-                "standalone_total": standalone * learned,
-                "standalone_model": standalone,
-                "stored_share": sum(self.per_task_params) / (standalone * learned) if learned else None,
-                "per_task_bytes": self.per_task_bytes,
-                "stored_bytes_total": sum(self.per_task_bytes),
-                "standalone_bytes_total": standalone_bytes * learned,
-            },
+            "params": self.params(),
             "summary": self.summary(),
             "higher_is_better": {name: self.higher_is_better[name] for name in self.matrix},
             "classifier": self.classifier,
             "bank_sizes": self.bank_sizes,
-            "forgetting": {"max_abs_change": self.max_abs_change},
+            "forgetting": {CHANGE: self.max_abs_change},
             "task_seconds": self.task_seconds,
             "extended_from": self.extended_from,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContinualResults:
-        """Results as a results.json holds them (to resume a sequence)."""
+        """Results as a results.json holds them (to resume a sequence, to report on it)."""
         params = data["params"]
         return cls(
             tasks=data["tasks"],
@@ -166,41 +189,148 @@ class ContinualResults:
             seed=data["seed"],
             model=data["model"],
             matrix=data["matrix"],
-            max_abs_change=data["forgetting"]["max_abs_change"],
+            max_abs_change=data["forgetting"][CHANGE],
             untrained=data["untrained"],
             per_task_params=params["per_task"],
             per_task_bytes=params["per_task_bytes"],
             bank_sizes=data["bank_sizes"],
             task_seconds=data["task_seconds"],
-            width=data.get("width", 1.0),
-            standalone_params=params.get("standalone_model"),
+            width=data.get("width"),
+            standalone_params=_standalone_model(params),
             classifier=data.get("classifier", {}),
             higher_is_better=data["higher_is_better"],
             extended_from=data.get("extended_from"),
         )
 
-    def summary(self) -> dict[str, dict[str, float | None]]:
-        """Per metric: final average over tasks, BWT and forgetting after the last learned task."""
+    @classmethod
+    def load(cls, path: str | Path) -> ContinualResults:
+        """A results.json file, read and checked.
+
+        Raises PbganError naming the file when it cannot be read, is not JSON, or is not what
+        the runner writes (a missing field, a metric without its direction, a wrong shape)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise PbganError(f"{path}: not a readable {RESULTS_FILE} ({error})") from error
+        if not isinstance(data, dict):
+            raise PbganError(f"{path}: not a {RESULTS_FILE} (a JSON object is expected)")
+        missing = [key for key in REQUIRED_FIELDS if key not in data]
+        missing += [
+            f"{key}.{inner}"
+            for key, inners in REQUIRED_NESTED.items()
+            if isinstance(data.get(key), dict)
+            for inner in inners
+            if inner not in data[key]
+        ]
+        if missing:
+            raise PbganError(f"{path}: not a pbgan {RESULTS_FILE} (missing {', '.join(missing)})")
+        try:
+            results = cls.from_dict(data)
+            undirected = [name for name in results.matrix if name not in results.higher_is_better]
+            if undirected:
+                raise PbganError(
+                    f"{path}: not a pbgan {RESULTS_FILE} (no higher_is_better for {', '.join(undirected)})"
+                )
+            results.params()
+            results.summary()
+            results.tidy_rows(by_metric=True, with_change=True)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError, ZeroDivisionError) as error:
+            reason = f"{type(error).__name__}: {error}"
+            raise PbganError(f"{path}: not a pbgan {RESULTS_FILE} ({reason})") from error
+        return results
+
+    # --- what results.json derives from the recorded values --------------------------------------
+
+    def params(self) -> dict[str, Any]:
+        """Stored parameters and bytes against standalone models (results.json's ``params``)."""
+        first = self.per_task_params[0] if self.per_task_params else 0
+        standalone = self.standalone_params or first
+        first_bytes = self.per_task_bytes[0] if self.per_task_bytes else 0
+        standalone_bytes = first_bytes * standalone // first if first else 0
+        learned = self.completed
         return {
-            name: continual_summary(matrix, self.completed, self.higher_is_better[name])
-            for name, matrix in self.matrix.items()
+            "per_task": self.per_task_params,
+            "stored_total": sum(self.per_task_params),
+            "standalone_total": standalone * learned,
+            "standalone_model": standalone,
+            "stored_share": sum(self.per_task_params) / (standalone * learned) if learned else None,
+            "per_task_bytes": self.per_task_bytes,
+            "stored_bytes_total": sum(self.per_task_bytes),
+            "standalone_bytes_total": standalone_bytes * learned,
         }
 
-    def tidy_rows(self) -> list[dict[str, Any]]:
-        """One row per (stage, task, metric); stage 0 holds the untrained generators' values."""
-        rows = []
-        for name, values in self.untrained.items():
-            for task, value in enumerate(values):
-                if value is not None:
-                    rows.append(self._row(0, task, name, value))
-        for name, matrix in self.matrix.items():
-            for stage, row in enumerate(matrix):
-                for task, value in enumerate(row):
-                    if value is not None:
-                        rows.append(self._row(stage + 1, task, name, value))
-        return rows
+    def summary(self) -> dict[str, dict[str, float | None]]:
+        """Per metric: final average over tasks, BWT and forgetting after the last learned task."""
+        return {name: self.metric_summary(name) for name in self.matrix}
 
-    def _row(self, stage: int, task: int, metric: str, value: float) -> dict[str, Any]:
+    def metric_summary(self, metric: str) -> dict[str, float | None]:
+        """One metric's final average, BWT and forgetting (all None where it was not measured)."""
+        if metric not in self.matrix:
+            return continual_summary([], 0, True)
+        return continual_summary(self.matrix[metric], self.completed, self.higher_is_better[metric])
+
+    def matrix_of(self, metric: str) -> Matrix:
+        """A metric's continual matrix, or ``max_abs_change``'s."""
+        return self.max_abs_change if metric == CHANGE else self.matrix[metric]
+
+    def last_learned(self, metric: str) -> float | None:
+        """The last learned task's metric right after learning it (the ablations' "task 2" figure)."""
+        matrix, stage = self.matrix.get(metric), self.completed - 1
+        return matrix[stage][stage] if matrix and stage >= 0 else None
+
+    def output_change(self) -> float | None:
+        """Largest change of any old task's outputs on the probe inputs (0.0: nothing forgotten)."""
+        cells = [
+            value
+            for i, row in enumerate(self.max_abs_change)
+            for j, value in enumerate(row)
+            if j < i and value is not None
+        ]
+        return max(cells) if cells else None
+
+    def new_task_share(self) -> float | None:
+        """Mean parameters each task after the first stores, over one standalone model (full width,
+        also for narrower ``full`` runs)."""
+        params = self.params()
+        per_task, standalone = params["per_task"], params["standalone_total"]
+        if len(per_task) < 2 or not standalone:
+            return None
+        return statistics.mean(per_task[1:]) / (standalone / len(per_task))
+
+    def bytes_share(self) -> float | None:
+        """Stored bytes over the bytes of T standalone models."""
+        params = self.params()
+        standalone = params["standalone_bytes_total"]
+        return params["stored_bytes_total"] / standalone if standalone else None
+
+    # --- tidy form -------------------------------------------------------------------------------
+
+    def tidy_rows(self, by_metric: bool = False, with_change: bool = False) -> list[Row]:
+        """One row per measured (stage, task, metric): stage, stage_task, task, task_name, metric,
+        value; stage 0 holds the untrained generators' values.
+
+        results.csv's order: every metric's untrained values, then every metric's matrix.
+        ``by_metric`` (the report's): each metric's untrained values, then its matrix (untrained
+        values of a metric without a matrix left out). ``with_change``: max_abs_change's last."""
+        cells: list[tuple[str, int, Matrix]] = []  # (metric, first stage, rows)
+        if by_metric:
+            for name, matrix in self.matrix.items():
+                cells += [(name, 0, [self.untrained.get(name) or []]), (name, 1, matrix)]
+        else:
+            cells += [(name, 0, [values]) for name, values in self.untrained.items()]
+            cells += [(name, 1, matrix) for name, matrix in self.matrix.items()]
+        if with_change:
+            cells.append((CHANGE, 1, self.max_abs_change))
+        return [
+            self._row(first + stage, task, name, value)
+            for name, first, matrix in cells
+            for stage, row in enumerate(matrix)
+            for task, value in enumerate(row)
+            if value is not None
+        ]
+
+    def _row(self, stage: int, task: int, metric: str, value: float) -> Row:
         return {
             "stage": stage,
             "stage_task": self.tasks[stage - 1] if stage else "untrained",
@@ -211,10 +341,21 @@ class ContinualResults:
         }
 
 
-def csv_text(rows: list[dict[str, Any]]) -> str:
-    """Rows of equal keys as CSV text (header first)."""
+def _standalone_model(params: dict[str, Any]) -> int | None:
+    """One standalone model's parameters; results.json files older than ``standalone_model``
+    have it as ``standalone_total`` over the tasks learned."""
+    model = params.get("standalone_model")
+    if model is None and params.get("standalone_total") and params["per_task"]:
+        model = params["standalone_total"] // len(params["per_task"])
+    return model
+
+
+def csv_text(rows: list[Row], columns: list[str] | None = None) -> str:
+    """Rows of dicts as CSV: header first (``columns``, default the first row's keys; other keys
+    left out), None as an empty cell."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["stage"], lineterminator="\n")
+    columns = list(columns if columns is not None else (rows[0] if rows else []))
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
@@ -242,10 +383,9 @@ def format_summary(results: ContinualResults) -> str:
 
 def format_matrix(results: ContinualResults, metric: str, digits: int = 4) -> str:
     """The metric's continual matrix as an aligned text table (rows: after task i)."""
-    matrix = results.matrix[metric] if metric != "max_abs_change" else results.max_abs_change
     header = [f"{metric} after \\ on"] + [f"{j + 1}:{name}" for j, name in enumerate(results.tasks)]
     rows = [header]
-    for i, row in enumerate(matrix[: results.completed]):
+    for i, row in enumerate(results.matrix_of(metric)[: results.completed]):
         cells = ["-" if value is None else f"{value:.{digits}f}" for value in row]
         rows.append([f"{i + 1}:{results.tasks[i]}"] + cells)
     return format_table(rows)

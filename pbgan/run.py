@@ -7,7 +7,6 @@ under ``multirun/`` with ``-m``).
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from pbgan.cli import exits_on_user_error
 from pbgan.errors import PbganError
 from pbgan.sequence import run_sequence
 
@@ -71,18 +71,15 @@ def check_launcher(cfg: DictConfig) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+@exits_on_user_error
 def main(cfg: DictConfig) -> float | None:
     """Learn the configured task sequence; returns the final mean of the first metric for sweepers."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdverts())
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own, about torch internals
-    try:
-        check_launcher(cfg)
-        resume = cfg.get("resume")
-        out_dir = resume_dir(cfg) if resume else Path(HydraConfig.get().runtime.output_dir)
-        results = run_sequence(cfg, out_dir, resume=bool(resume))
-    except PbganError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    check_launcher(cfg)
+    resume = cfg.get("resume")
+    out_dir = resume_dir(cfg) if resume else Path(HydraConfig.get().runtime.output_dir)
+    results = run_sequence(cfg, out_dir, resume=bool(resume))
     for values in results["matrix"].values():
         final = [value for value in values[-1] if value is not None]
         return sum(final) / len(final) if final else None

@@ -10,7 +10,8 @@ from hydra.utils import instantiate
 from pbgan_testing import compose_config
 
 from pbgan.build import build_module
-from pbgan.lifelong import PiggybackFamily, PlainFamily
+from pbgan.lifelong import PlainFamily
+from pbgan.methods.piggyback import PiggybackFamily
 from pbgan.modules.cyclegan import CycleGANModule
 from pbgan.networks.resnet import ResNetGenerator
 from pbgan.sequence import build_trainer, task_specs

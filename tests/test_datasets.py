@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from pbgan_testing import TINY, compose_config
 from PIL import Image
 
+from datamodules import download
 from datamodules.folders import AlignedDataModule, UnalignedDataModule, derangement
 from pbgan import data as pdata
 from pbgan.errors import ConfigError, PbganError
@@ -380,11 +381,11 @@ def test_sequences_compose_the_real_tasks(tmp_path: Path, sequence: str, tasks: 
         assert task.direction == module.direction == direction, name
         assert module.paired == paired, name
         assert module.crop_size == 256 and module.root.parent == tmp_path  # crop follows data.image_size
-        assert module.root.name in pdata.DATASETS
+        assert module.root.name in download.DATASETS
         message = error_of(lambda module=module: module.setup("fit"))
         assert f"python -m pbgan.data download {module.root.name}" in message
         assert module.load_size == 286  # resolved at setup: the reference's 286 for 256 crops
-    assert pdata.expand_names([sequence]) == list(
+    assert download.expand_names([sequence]) == list(
         dict.fromkeys(t.data.root.split("/")[-1] for t in cfg.task_seq.tasks.values())
     )
 
@@ -409,11 +410,11 @@ def test_download_unpacks_checks_and_skips_on_rerun(tmp_path: Path) -> None:
         write_aligned(tmp_path / "src", {"train": 3, "val": 2, "test": 2}), tmp_path / "f.tgz", "facades"
     )
     data_dir = tmp_path / "data"
-    assert pdata.fetch("facades", data_dir, url=archive.as_uri()) == "downloaded"
+    assert download.fetch("facades", data_dir, url=archive.as_uri()) == "downloaded"
     assert len(list((data_dir / "facades" / "train").iterdir())) == 3
     assert sorted(p.name for p in data_dir.iterdir()) == ["facades"]  # archive and temporaries gone
-    assert pdata.fetch("facades", data_dir, opener=refuse) == "present"
-    assert "present" in pdata.list_datasets(data_dir).split("facades", 1)[1].splitlines()[0]
+    assert download.fetch("facades", data_dir, opener=refuse) == "present"
+    assert "present" in download.list_datasets(data_dir).split("facades", 1)[1].splitlines()[0]
     assert len(aligned(data_dir / "facades").train_dataloader().dataset) == 3
 
 
@@ -424,15 +425,15 @@ def test_truncated_archive_leaves_no_half_dataset(tmp_path: Path) -> None:
     cut = tmp_path / "cut.tgz"
     cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
     data_dir = tmp_path / "data"
-    message = error_of(lambda: pdata.fetch("facades", data_dir, url=cut.as_uri()))
+    message = error_of(lambda: download.fetch("facades", data_dir, url=cut.as_uri()))
     assert "truncated or corrupt" in message and "rerun" in message
     assert list(data_dir.iterdir()) == []
-    assert pdata.fetch("facades", data_dir, url=archive.as_uri()) == "downloaded"  # a rerun recovers
+    assert download.fetch("facades", data_dir, url=archive.as_uri()) == "downloaded"  # a rerun recovers
 
 
 def test_archive_without_the_expected_folders_is_refused(tmp_path: Path) -> None:
     archive = make_tar(write_aligned(tmp_path / "src", {"train": 3}), tmp_path / "f.tgz", "facades")
-    message = error_of(lambda: pdata.fetch("facades", tmp_path / "data", url=archive.as_uri()))
+    message = error_of(lambda: download.fetch("facades", tmp_path / "data", url=archive.as_uri()))
     assert "val is missing" in message
     assert list((tmp_path / "data").iterdir()) == []
 
@@ -442,7 +443,7 @@ def test_no_network_fails_at_once_naming_the_url_and_the_fix(tmp_path: Path) -> 
         assert timeout <= 30
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    message = error_of(lambda: pdata.fetch("maps", tmp_path / "data", opener=offline))
+    message = error_of(lambda: download.fetch("maps", tmp_path / "data", opener=offline))
     assert "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/maps.tar.gz" in message
     assert "name resolution" in message and f"unpack it so that {tmp_path / 'data' / 'maps'}" in message
     assert leftovers(tmp_path / "data") == []
@@ -455,7 +456,7 @@ def test_cyclegan_zip_and_an_archive_placed_by_hand(tmp_path: Path) -> None:
     with zipfile.ZipFile(data_dir / "monet2photo.zip", "w") as bundle:
         for path in sorted(source.rglob("*.jpg")):
             bundle.write(path, f"monet2photo/{path.relative_to(source)}")
-    assert pdata.fetch("monet2photo", data_dir, opener=refuse) == "unpacked"
+    assert download.fetch("monet2photo", data_dir, opener=refuse) == "unpacked"
     assert len(unaligned(data_dir / "monet2photo").val_dataloader().dataset) == 1
 
 
@@ -465,9 +466,9 @@ def test_incomplete_dataset_folder_needs_force(tmp_path: Path) -> None:
     )
     data_dir = tmp_path / "data"
     write_aligned(data_dir / "facades", {"train": 1})
-    message = error_of(lambda: pdata.fetch("facades", data_dir, url=archive.as_uri()))
+    message = error_of(lambda: download.fetch("facades", data_dir, url=archive.as_uri()))
     assert "--force" in message and "val is missing" in message
-    assert pdata.fetch("facades", data_dir, url=archive.as_uri(), force=True) == "downloaded"
+    assert download.fetch("facades", data_dir, url=archive.as_uri(), force=True) == "downloaded"
     assert len(list((data_dir / "facades" / "train").iterdir())) == 3
 
 

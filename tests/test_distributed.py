@@ -14,8 +14,8 @@ import torch.multiprocessing as mp
 from pbgan_testing import TINY, compose_config
 
 from pbgan.distributed import state_digest, synchronize_task
-from pbgan.lifelong.family import PiggybackFamily
 from pbgan.lifelong_file import load_lifelong_file, restore_generator
+from pbgan.methods.piggyback import PiggybackFamily
 from pbgan.networks import UNetGenerator
 
 ROOT = Path(__file__).resolve().parent.parent

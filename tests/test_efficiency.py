@@ -11,8 +11,8 @@ from pbgan_testing import compose_config
 
 from pbgan.build import build_module
 from pbgan.evaluation import translate_all
-from pbgan.lifelong.layers import PiggybackConv
 from pbgan.lifelong_file import FILE_NAME, load_lifelong_file
+from pbgan.methods.piggyback import PiggybackConv
 from pbgan.sequence import build_trainer, run_sequence, task_specs
 
 TWO_TASKS = ["~task_seq.tasks.seg2facade", "~task_seq.tasks.edges2bag"]

@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from pbgan.errors import ConfigError
-from pbgan.lifelong import PiggybackConv, PiggybackFamily, TaskNorm, unconstrained_count
+from pbgan.lifelong import TaskNorm
 from pbgan.lifelong.costs import MIXING_RATE
 from pbgan.lifelong.network import LifelongNet
+from pbgan.methods.piggyback import PiggybackConv, PiggybackFamily, unconstrained_count
 from pbgan.networks import UNetGenerator
 
 

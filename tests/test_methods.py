@@ -9,7 +9,7 @@ import torch
 from pbgan_testing import compose_config
 
 from pbgan.build import build_module
-from pbgan.lifelong.layers import MaskedConv
+from pbgan.methods.mask import MaskedConv
 from pbgan.sequence import run_sequence
 
 TWO_TASKS = ["~task_seq.tasks.seg2facade", "~task_seq.tasks.edges2bag", "trainer.max_epochs=2"]
@@ -58,7 +58,7 @@ def test_mask_starts_all_ones_and_never_moves_frozen_weights(tmp_path: Path) -> 
         torch.equal(layer.mask(1).detach(), torch.ones_like(layer.weight)) for layer in layers
     )
     module.optim.lr = 0.05  # a large step, so any leak into the frozen weights would show
-    opt = torch.optim.Adam(module.trainable_generator_parameters(), lr=0.05)
+    opt = torch.optim.Adam(module.generator_param_groups(), lr=0.05)
     module.generator.train()
     for _ in range(3):
         opt.zero_grad()

@@ -9,7 +9,7 @@ import torch
 
 from datamodules.synthetic import PAIRED_TASKS, generate_pairs
 from pbgan.errors import ConfigError
-from pbgan.lifelong import PiggybackFamily
+from pbgan.methods.piggyback import PiggybackFamily
 from pbgan.metrics import ClassifierSettings, EvaluationSuite, TaskImages
 from pbgan.networks import UNetGenerator
 from pbgan.results import continual_summary

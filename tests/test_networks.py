@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pbgan.errors import ConfigError
-from pbgan.lifelong import PiggybackFamily
+from pbgan.methods.piggyback import PiggybackFamily
 from pbgan.networks import PatchGAN, UNetGenerator, check_unet_size
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,6 @@ from pbgan_testing import TINY
 
 from pbgan.errors import PbganError
 from pbgan.report import (
-    SkippedRunWarning,
     load_runs,
     main,
     methods_table,
@@ -23,6 +25,7 @@ from pbgan.report import (
     to_markdown,
     write_report,
 )
+from pbgan.results import ContinualResults, continual_summary, csv_text
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "results.ipynb"
@@ -52,6 +55,40 @@ def multirun(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert len(job_dirs(sweep)) == 2
     return sweep
+
+
+class _Messages(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def report_warnings() -> Iterator[list[str]]:
+    """The warnings of the ``pbgan.report`` logger (skipped runs), whether or not a command set up
+    pbgan's logging in this process."""
+    handler = _Messages()
+    logger = logging.getLogger("pbgan.report")
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture
+def pbgan_logging() -> Iterator[None]:
+    """Put the ``pbgan`` logger back as it was after a test that runs a command's main in-process
+    (its handler writes to the captured stderr of that test only)."""
+    logger = logging.getLogger("pbgan")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 def job_dirs(sweep: Path) -> list[Path]:
@@ -104,7 +141,29 @@ def test_runs_are_read_with_their_overrides_and_config(multirun: Path) -> None:
     assert first.fid_key == "fid_domain"
     assert [png.name for png in first.sample_grids()] == ["task1_labels2street.png", "task2_map2aerial.png"]
     assert [png.name for png in first.sample_grids(stage=1)] == ["task1_labels2street.png"]
-    assert first.output_change() == 0.0  # piggyback keeps task 1's outputs exactly
+    assert first.results.output_change() == 0.0  # piggyback keeps task 1's outputs exactly
+
+
+def test_results_json_and_csv_have_one_reader_and_writer(multirun: Path, tmp_path: Path) -> None:
+    """ContinualResults reads what the runner wrote back to the same results.json and results.csv."""
+    for job in job_dirs(multirun):
+        written = json.loads((job / "results.json").read_text())
+        results = ContinualResults.load(job / "results.json")
+        assert results.to_dict() == written
+        assert csv_text(results.tidy_rows()) == (job / "results.csv").read_text()
+    broken = tmp_path / "results.json"
+    for text, reason in (
+        ("{not json", "not a readable results.json"),
+        ("[]", "a JSON object is expected"),
+        (
+            json.dumps({k: v for k, v in written.items() if k not in ("matrix", "seed")}),
+            "missing matrix, seed",
+        ),
+    ):
+        broken.write_text(text)
+        with pytest.raises(PbganError, match=reason) as error:
+            ContinualResults.load(broken)
+        assert str(error.value).startswith(f"{broken}: ")
 
 
 def test_methods_table_has_a_row_per_ratio_with_results_json_values(multirun: Path) -> None:
@@ -201,7 +260,9 @@ def test_cli_prints_and_writes_the_markdown_and_csv_tables(multirun: Path, tmp_p
     assert len(again.runs) == 2 and (tmp_path / "elsewhere" / "report.md").read_text() == again.markdown
 
 
-def test_cli_errors_on_a_missing_or_empty_directory(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_errors_on_a_missing_or_empty_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture, pbgan_logging: None
+) -> None:
     assert main([str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and str(tmp_path) in error and "no results.json" in error
@@ -212,8 +273,15 @@ def test_cli_errors_on_a_missing_or_empty_directory(tmp_path: Path, capsys: pyte
     assert done.stderr.startswith("error: ") and "nowhere: no such directory" in done.stderr
     assert "Traceback" not in done.stderr
     (tmp_path / "results.json").write_text("{not json")
-    with pytest.warns(SkippedRunWarning, match="results.json"), pytest.raises(PbganError, match="none of"):
+    with report_warnings() as warned, pytest.raises(PbganError, match="none of"):
         load_runs(tmp_path)
+    assert len(warned) == 1 and f"skipping {tmp_path / 'results.json'}: " in warned[0]
+    # The command says so on stderr before the error.
+    capsys.readouterr()
+    assert main([str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"skipping {tmp_path / 'results.json'}: not a readable results.json")
+    assert lines[1].startswith("error: ") and "none of its results.json files could be read" in lines[1]
 
 
 def test_seeds_are_averaged_and_fid_kinds_and_widths_kept_apart(multirun: Path, tmp_path: Path) -> None:
@@ -221,26 +289,39 @@ def test_seeds_are_averaged_and_fid_kinds_and_widths_kept_apart(multirun: Path, 
     base = job_dirs(multirun)[0]  # ratio 0
     original = json.loads((base / "results.json").read_text())
     clone_run(base, sweep / "0_ratio0")
-    summary = json.loads(json.dumps(original["summary"]))
-    summary["acc"]["final_average"] = original["summary"]["acc"]["final_average"] + 0.5
-    clone_run(base, sweep / "2_seed=1", {"seed": 1, "summary": summary})
+    # Another seed whose final Acc (the mean of the matrix's last row) is 0.5 higher.
+    matrix = json.loads(json.dumps(original["matrix"]))
+    matrix["acc"][-1] = [None if v is None else v + 0.5 for v in matrix["acc"][-1]]
+    summary = {**original["summary"], "acc": continual_summary(matrix["acc"], len(TASKS), True)}
+    clone_run(base, sweep / "2_seed=1", {"seed": 1, "matrix": matrix, "summary": summary})
     # The same run measured with Inception FID: a configuration of its own, its own column.
     inception = {
-        "matrix": {("fid_inception" if k == "fid_domain" else k): v for k, v in original["matrix"].items()},
-        "summary": {("fid_inception" if k == "fid_domain" else k): v for k, v in original["summary"].items()},
+        key: {("fid_inception" if k == "fid_domain" else k): v for k, v in original[key].items()}
+        for key in ("matrix", "summary", "untrained", "higher_is_better")
     }
     clone_run(base, sweep / "3_inception", inception)
     # Narrower full models: the width from results.json, else from the config's method group.
     clone_run(base, sweep / "4_full", {"method": "full"}, {"name": "full", "width": 0.5}, drop=("width",))
     clone_run(base, sweep / "7_full", {"method": "full", "width": 0.25, "seed": 3})
-    partial = clone_run(base, sweep / "5_partial", {"completed_tasks": 1, "seed": 7})
+    # Stopped after task 1: results.json as the runner wrote it then.
+    learned = ContinualResults.from_dict(json.loads(json.dumps(original)))
+    for values in [
+        learned.per_task_params,
+        learned.per_task_bytes,
+        learned.task_seconds,
+        *learned.bank_sizes.values(),
+    ]:
+        del values[1:]
+    for cells in [*learned.matrix.values(), learned.max_abs_change]:
+        cells[1] = [None] * len(TASKS)
+    learned.seed = 7
+    partial = clone_run(base, sweep / "5_partial", learned.to_dict())
     (sweep / "6_broken").mkdir()
     (sweep / "6_broken" / "results.json").write_text('{"tasks": []')
 
-    with pytest.warns(SkippedRunWarning) as caught:
+    with report_warnings() as messages:
         runs = load_runs(sweep)
         rows = methods_table(runs)
-    messages = [str(w.message) for w in caught]
     assert any("6_broken" in m and "results.json" in m for m in messages)  # named, then skipped
     assert any(str(partial) in m and "1 of 2 tasks" in m for m in messages)  # left out of the tables
     assert len(runs) == 6
@@ -262,8 +343,9 @@ def test_seeds_are_averaged_and_fid_kinds_and_widths_kept_apart(multirun: Path, 
     assert "FID (domain) ↓" in markdown and "FID (Inception) ↓" in markdown
     assert f"{averaged['acc']:.4g} ± {averaged['acc_std']:.2g}" in markdown
     assert "| width |" in markdown and "| 0.5 |" in markdown
-    with pytest.warns(SkippedRunWarning, match="5_partial"):
+    with report_warnings() as messages:
         assert ratio_table(runs) == []  # nothing here differs only in ratio
+    assert any("5_partial" in m for m in messages)
 
 
 def test_notebook_is_committed_without_outputs() -> None:

@@ -17,10 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from pbgan.bench.reference import ReferencePatchGAN, ReferenceResNet, ReferenceUNet
-from pbgan.lifelong.family import make_family
+from pbgan.build import method_config
 from pbgan.lifelong.network import LifelongNet
 from pbgan.networks import UNetGenerator
 from pbgan.networks.resnet import ResNetGenerator
+from pbgan.nodes import build
 
 SCALES = {
     "tiny": {"image_size": 32, "ngf": 4, "batch": 2, "num_downs": 5, "n_blocks": 1},
@@ -37,7 +38,7 @@ def build_generator(arch: str, method: str, size: dict, ratio: float) -> nn.Modu
         if arch == "unet":
             return ReferenceUNet(num_downs=size["num_downs"], ngf=size["ngf"], norm=norm)
         return ReferenceResNet(ngf=size["ngf"], n_blocks=size["n_blocks"], norm=norm)
-    family = make_family(method, ratio)
+    family = build(method_config(method, ratio).method.family, f"method={method}")
     if arch == "unet":
         return UNetGenerator(family, ngf=size["ngf"], num_downs=size["num_downs"], norm=norm)
     return ResNetGenerator(family, ngf=size["ngf"], n_blocks=size["n_blocks"], norm=norm)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from pbgan.lifelong.layers import LifelongLayer, PiggybackConv, TaskConv
+from pbgan.lifelong.layers import LifelongLayer, TaskConv
 
 
 class LifelongNet(nn.Module):
@@ -24,6 +24,12 @@ class LifelongNet(nn.Module):
         self._num_tasks = 0
         self._frozen = 0
         self._active = -1
+
+    @classmethod
+    def fit_options(cls, node: dict, image_size: int) -> dict:
+        """The config node's options made concrete for ``image_size`` (a depth set to ``auto``
+        resolved, sizes the network cannot take refused); subclasses check what they need."""
+        return dict(node)
 
     def lifelong_layers(self) -> Iterator[tuple[str, LifelongLayer]]:
         for name, module in self.named_modules():
@@ -86,14 +92,21 @@ class LifelongNet(nn.Module):
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         return [p for _, layer in self.lifelong_layers() for p in layer.task_parameters(task)]
 
-    def piggyback_matrices(self) -> list[nn.Parameter]:
-        """Every task's piggyback matrix P (the optimizer may give them their own rate)."""
-        return [
-            p
+    def trainable_parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The parameters that train now, by the learning-rate group their layer puts them in
+        (frozen tasks never train; a parameter outside every lifelong layer is a ``weights`` one)."""
+        roles = {
+            id(p): role
             for _, layer in self.lifelong_layers()
-            if isinstance(layer, PiggybackConv)
-            for p in layer.piggyback
-        ]
+            for task in range(layer.num_tasks)
+            for role, params in layer.parameter_groups(task).items()
+            for p in params
+        }
+        groups: dict[str, list[nn.Parameter]] = {"weights": []}
+        for p in self.parameters():
+            if p.requires_grad:
+                groups.setdefault(roles.get(id(p), "weights"), []).append(p)
+        return groups
 
     def task_tensors(self, task: int) -> list[torch.Tensor]:
         """Everything the lifelong model file stores for ``task``: parameters and buffers."""
@@ -129,8 +142,5 @@ class LifelongNet(nn.Module):
 
     def bank_sizes(self) -> dict[str, int]:
         """Current bank rows M per shareable layer (0 before the first task ends)."""
-        return {
-            getattr(layer, "label", name): layer.bank.shape[0]
-            for name, layer in self.lifelong_layers()
-            if isinstance(layer, PiggybackConv) and layer.shares_bank
-        }
+        sizes = {layer.label or name: layer.bank_size() for name, layer in self.lifelong_layers()}
+        return {label: size for label, size in sizes.items() if size is not None}

@@ -16,6 +16,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from pbgan.errors import ConfigError
 from pbgan.lifelong.network import LifelongNet
+from pbgan.lifelong.plugin import TrainingPlugin
 
 
 @dataclass
@@ -56,6 +57,11 @@ def channels_last_batch(batch: tuple[torch.Tensor, ...], speed: SpeedConfig) -> 
     return tuple(batch)
 
 
+def objects_among(**arguments: object) -> list[str]:
+    """Constructor arguments passed as built objects rather than nodes: not hyperparameters."""
+    return [name for name, value in arguments.items() if isinstance(value, nn.Module)]
+
+
 def linear_decay(total_steps: int, decay_fraction: float) -> Callable[[int], float]:
     """Constant rate, then a linear fall over the last ``decay_fraction`` of the steps."""
     decay_steps = max(1, round(total_steps * decay_fraction))
@@ -72,20 +78,54 @@ class LifelongGANModule(pl.LightningModule):
 
     ``begin_task`` adds a task to every lifelong net and builds fresh discriminators; the
     task-end callback calls ``end_task`` to freeze it. Optimization is manual: subclasses call
-    :meth:`optimize` once for the discriminators and once for the generators per batch.
+    :meth:`optimize` once for the discriminators and once for the generators per batch, and add
+    :meth:`plugin_loss_terms` to the generator loss. The method's training plugin
+    (:class:`~pbgan.lifelong.plugin.TrainingPlugin`) is called at each named hook.
     """
 
     def __init__(
-        self, optim: OptimConfig | dict | None = None, speed: SpeedConfig | dict | None = None
+        self,
+        optim: OptimConfig | dict | None = None,
+        speed: SpeedConfig | dict | None = None,
+        plugin: TrainingPlugin | dict | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.optim = optim if isinstance(optim, OptimConfig) else OptimConfig(**(optim or {}))
         self.speed = speed if isinstance(speed, SpeedConfig) else SpeedConfig(**(speed or {}))
+        if plugin is None:
+            plugin = TrainingPlugin()
+        elif not isinstance(plugin, TrainingPlugin):
+            from pbgan.nodes import build
+
+            plugin = build(plugin, "method.plugin")
+        self.plugin = plugin
         self.task_names: list[str] = []
         # Batches trained over the whole sequence: the loggers' step axis, continuing across
         # tasks (each task's new Trainer restarts global_step, which also counts both optimizers).
         self.sequence_step = 0
+
+    @staticmethod
+    def build_generator(generator: LifelongNet | dict) -> LifelongNet:
+        """A lifelong net as given, or built from its node (which it keeps as ``net.node``)."""
+        if isinstance(generator, LifelongNet):
+            return generator
+        from pbgan.nodes import build_generator
+
+        return build_generator(generator)
+
+    @classmethod
+    def generator_nodes_of(cls, generator: dict) -> dict[str, dict]:
+        """The node of each lifelong net this module builds from its ``generator`` node."""
+        return {"generator": generator}
+
+    def generator_nodes(self) -> dict[str, dict]:
+        """The node of each lifelong net (what the lifelong file stores to rebuild it)."""
+        nodes = {name: getattr(net, "node", None) for name, net in self.lifelong_nets().items()}
+        missing = [name for name, node in nodes.items() if node is None]
+        if missing:
+            raise ValueError(f"generators {missing} were not built from nodes: they cannot be saved")
+        return nodes
 
     # -- what subclasses provide -------------------------------------------------------------
     def lifelong_nets(self) -> dict[str, LifelongNet]:
@@ -125,12 +165,15 @@ class LifelongGANModule(pl.LightningModule):
             net.add_task()
         self.task_names.append(name)
         self.build_discriminators()
+        self.plugin.on_task_start(self, self.newest_task)
         return self.newest_task
 
-    def end_task(self) -> None:
-        """Freeze the newest task everywhere and grow the banks with its new filters."""
+    def end_task(self, trainer: pl.Trainer | None = None) -> None:
+        """Freeze the newest task everywhere and grow the banks with its new filters; then the
+        plugin's task-end hook (``trainer``: the one that trained the task, if any)."""
         for net in self.lifelong_nets().values():
             net.end_task()
+        self.plugin.on_task_end(self, self.frozen_tasks - 1, trainer)
 
     @property
     def frozen_tasks(self) -> int:
@@ -170,24 +213,23 @@ class LifelongGANModule(pl.LightningModule):
             self.train(was_training)
 
     # -- optimization ------------------------------------------------------------------------
-    def trainable_generator_parameters(self) -> list[nn.Parameter]:
-        """Only the newest task's parameters: frozen tasks and the bank never reach an optimizer."""
-        return [p for net in self.lifelong_nets().values() for p in net.parameters() if p.requires_grad]
+    #: learning-rate multipliers of the layers' parameter groups, from ``model.optim``
+    def group_rates(self) -> dict[str, float]:
+        return {"weights": 1.0, "mixing": self.optim.piggyback_lr_scale}
 
     def generator_param_groups(self) -> list[dict]:
-        """The newest task's generator parameters: the piggyback matrices P at their own rate."""
-        params = self.trainable_generator_parameters()
-        matrices = {
-            id(p) for net in self.lifelong_nets().values() for p in net.piggyback_matrices() if p.numel()
-        }
-        groups = [
-            {"params": [p for p in params if id(p) not in matrices], "lr": self.optim.lr},
-            {
-                "params": [p for p in params if id(p) in matrices],
-                "lr": self.optim.lr * self.optim.piggyback_lr_scale,
-            },
+        """The generators' parameters that train now, one optimizer group per layer group (the
+        piggyback matrices P at their own rate); frozen tasks never reach an optimizer."""
+        merged: dict[str, list[nn.Parameter]] = {}
+        for net in self.lifelong_nets().values():
+            for role, params in net.trainable_parameter_groups().items():
+                merged.setdefault(role, []).extend(params)
+        rates = self.group_rates()
+        return [
+            {"params": params, "lr": self.optim.lr * rates.get(role, 1.0), "name": role}
+            for role, params in merged.items()
+            if params
         ]
-        return [group for group in groups if group["params"]]
 
     def configure_optimizers(self):
         betas = (self.optim.beta1, self.optim.beta2)
@@ -241,8 +283,9 @@ class LifelongGANModule(pl.LightningModule):
     def on_train_start(self) -> None:
         self.set_task(self.newest_task)
 
-    def optimize(self, optimizer, loss_fn: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """One manual step of ``optimizer`` on the loss ``loss_fn`` computes with only its params live."""
+    def optimize(self, optimizer, loss_fn: Callable[[], torch.Tensor], name: str) -> torch.Tensor:
+        """One manual step of ``optimizer`` (``"generator"`` or ``"discriminator"``) on the loss
+        ``loss_fn`` computes with only its parameters live; then the plugin's after-step hook."""
         self.toggle_optimizer(optimizer)
         try:
             loss = loss_fn()
@@ -251,7 +294,17 @@ class LifelongGANModule(pl.LightningModule):
             optimizer.step()
         finally:
             self.untoggle_optimizer(optimizer)
+        self.plugin.after_optimizer_step(self, name)
         return loss.detach()
+
+    def plugin_loss_terms(
+        self, batch: tuple[torch.Tensor, torch.Tensor], total: torch.Tensor, parts: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """``total`` plus the plugin's generator loss terms, each also recorded in ``parts``."""
+        for name, term in self.plugin.generator_loss_terms(self, batch).items():
+            parts[name] = term
+            total = total + term
+        return total
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         for scheduler in self.lr_schedulers():

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pbgan.lifelong.network import LifelongNet
-from pbgan.modules.base import LifelongGANModule, OptimConfig, SpeedConfig
+from pbgan.lifelong.plugin import TrainingPlugin
+from pbgan.modules.base import LifelongGANModule, OptimConfig, SpeedConfig, objects_among
 from pbgan.modules.image_pool import ImagePool
 from pbgan.modules.losses import GANLoss
 from pbgan.networks.patchgan import PatchGAN
@@ -24,8 +25,8 @@ class CycleGANModule(LifelongGANModule):
 
     def __init__(
         self,
-        g_ab: LifelongNet,
-        g_ba: LifelongNet,
+        generator: LifelongNet | dict,
+        g_ba: LifelongNet | None = None,
         input_nc: int = 3,
         output_nc: int = 3,
         discriminator: dict | None = None,
@@ -35,10 +36,21 @@ class CycleGANModule(LifelongGANModule):
         pool_size: int = 50,
         optim: OptimConfig | dict | None = None,
         speed: SpeedConfig | dict | None = None,
+        plugin: TrainingPlugin | dict | None = None,
+        name: str = "cyclegan",
     ) -> None:
-        super().__init__(optim, speed)
-        self.g_ab = g_ab
-        self.g_ba = g_ba
+        """``generator``: G_AB as a lifelong net (then ``g_ba`` is G_BA), or G_AB's node, from
+        which G_BA is built with input and output channels swapped."""
+        super().__init__(optim, speed, plugin)
+        self.save_hyperparameters(ignore=objects_among(generator=generator, g_ba=g_ba, plugin=plugin))
+        if isinstance(generator, LifelongNet):
+            if g_ba is None:
+                raise TypeError("CycleGANModule: pass g_ba with a generator net, or a generator node")
+            self.g_ab, self.g_ba = generator, g_ba
+        else:
+            nodes = self.generator_nodes_of(generator)
+            self.g_ab = self.build_generator(nodes["g_ab"])
+            self.g_ba = self.build_generator(nodes["g_ba"])
         self.input_nc = input_nc
         self.output_nc = output_nc
         self.discriminator_settings = dict(discriminator or {})
@@ -51,6 +63,12 @@ class CycleGANModule(LifelongGANModule):
         self.pool_size = pool_size
         self.pool_a = ImagePool(pool_size)
         self.pool_b = ImagePool(pool_size)
+
+    @classmethod
+    def generator_nodes_of(cls, generator: dict) -> dict[str, dict]:
+        """G_AB as configured; G_BA with input and output channels swapped."""
+        swapped = {**generator, "input_nc": generator["output_nc"], "output_nc": generator["input_nc"]}
+        return {"g_ab": generator, "g_ba": swapped}
 
     def lifelong_nets(self) -> dict[str, LifelongNet]:
         return {"g_ab": self.g_ab, "g_ba": self.g_ba}
@@ -89,7 +107,7 @@ class CycleGANModule(LifelongGANModule):
                 parts["idt_a"] = F.l1_loss(self.g_ab(real_b), real_b)
                 parts["idt_b"] = F.l1_loss(self.g_ba(real_a), real_a)
                 total = total + self.lambda_cycle * self.lambda_identity * (parts["idt_a"] + parts["idt_b"])
-            return total
+            return self.plugin_loss_terms((real_a, real_b), total, parts)
 
         def discriminator_loss() -> torch.Tensor:
             old_b, old_a = self.pool_b.query(fakes["b"]), self.pool_a.query(fakes["a"])
@@ -101,8 +119,8 @@ class CycleGANModule(LifelongGANModule):
         # Each generator runs three times (two without identity loss): compose its weights once.
         calls = 3 if self.lambda_identity > 0 else 2
         with self.g_ab.sharing_weights(calls), self.g_ba.sharing_weights(calls):
-            loss_g = self.optimize(opt_g, generator_loss)
-        loss_d = self.optimize(opt_d, discriminator_loss)
+            loss_g = self.optimize(opt_g, generator_loss, "generator")
+        loss_d = self.optimize(opt_d, discriminator_loss, "discriminator")
         losses = {"g": loss_g, "d": loss_d, **{k: v.detach() for k, v in parts.items()}}
         self.log_losses(losses, batch_size=real_a.shape[0])
 

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pbgan.lifelong.network import LifelongNet
-from pbgan.modules.base import LifelongGANModule, OptimConfig, SpeedConfig
+from pbgan.lifelong.plugin import TrainingPlugin
+from pbgan.modules.base import LifelongGANModule, OptimConfig, SpeedConfig, objects_among
 from pbgan.modules.losses import GANLoss
 from pbgan.networks.patchgan import PatchGAN
 
@@ -17,7 +18,7 @@ class Pix2PixModule(LifelongGANModule):
 
     def __init__(
         self,
-        generator: LifelongNet,
+        generator: LifelongNet | dict,
         input_nc: int = 3,
         output_nc: int = 3,
         discriminator: dict | None = None,
@@ -25,9 +26,13 @@ class Pix2PixModule(LifelongGANModule):
         gan_mode: str = "vanilla",
         optim: OptimConfig | dict | None = None,
         speed: SpeedConfig | dict | None = None,
+        plugin: TrainingPlugin | dict | None = None,
+        name: str = "pix2pix",
     ) -> None:
-        super().__init__(optim, speed)
-        self.generator = generator
+        """``generator``: a lifelong net, or its node (``_target_``, layer family, options)."""
+        super().__init__(optim, speed, plugin)
+        self.save_hyperparameters(ignore=objects_among(generator=generator, plugin=plugin))
+        self.generator = self.build_generator(generator)
         self.input_nc = input_nc
         self.output_nc = output_nc
         self.discriminator_settings = dict(discriminator or {})
@@ -63,10 +68,11 @@ class Pix2PixModule(LifelongGANModule):
         def generator_loss() -> torch.Tensor:
             parts["g_gan"] = self.gan_loss(self.discriminator(torch.cat([real_a, fake_b], 1)), True)
             parts["g_l1"] = F.l1_loss(fake_b, real_b)
-            return parts["g_gan"] + self.lambda_l1 * parts["g_l1"]
+            total = parts["g_gan"] + self.lambda_l1 * parts["g_l1"]
+            return self.plugin_loss_terms((real_a, real_b), total, parts)
 
-        loss_d = self.optimize(opt_d, discriminator_loss)
-        loss_g = self.optimize(opt_g, generator_loss)
+        loss_d = self.optimize(opt_d, discriminator_loss, "discriminator")
+        loss_g = self.optimize(opt_g, generator_loss, "generator")
         losses = {"d": loss_d, "g": loss_g, **{k: v.detach() for k, v in parts.items()}}
         self.log_losses(losses, batch_size=real_a.shape[0])
 

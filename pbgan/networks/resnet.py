@@ -6,9 +6,19 @@ import torch
 from torch import nn
 
 from pbgan.errors import ConfigError
-from pbgan.lifelong.family import LayerFamily, check_norm
+from pbgan.lifelong.family import LayerFamily
+from pbgan.lifelong.layers import check_norm
 from pbgan.lifelong.network import LifelongNet
 from pbgan.networks.init import init_plain_weights
+
+
+def check_resnet_size(image_size: int, n_downsampling: int) -> None:
+    step = 2**n_downsampling
+    if image_size % step:
+        raise ConfigError(
+            f"image size {image_size} cannot pass through a ResNet generator with "
+            f"n_downsampling={n_downsampling}: use a multiple of {step}"
+        )
 
 
 class ResidualBlock(nn.Module):
@@ -17,9 +27,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, family: LayerFamily, channels: int, norm: str, dropout: bool, label: str) -> None:
         super().__init__()
         biased = norm == "instance"
-        first = family.conv(channels, channels, 3, bias=biased)
-        second = family.conv(channels, channels, 3, bias=biased)
-        first.label, second.label = f"{label}a", f"{label}b"
+        first = family.conv(channels, channels, 3, bias=biased, label=f"{label}a")
+        second = family.conv(channels, channels, 3, bias=biased, label=f"{label}b")
         layers: list[nn.Module] = [nn.ReflectionPad2d(1), first, family.norm(norm, channels), nn.ReLU(True)]
         if dropout:
             layers.append(nn.Dropout(0.5))
@@ -57,29 +66,30 @@ class ResNetGenerator(LifelongNet):
             )
         self.n_downsampling = n_downsampling
         biased = norm == "instance"
-        stem = family.conv(input_nc, ngf, 7, bias=biased)
-        stem.label = "stem"
+        stem = family.conv(input_nc, ngf, 7, bias=biased, label="stem")
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), stem, family.norm(norm, ngf), nn.ReLU(True)]
         width = ngf
         for index in range(n_downsampling):
-            down = family.conv(width, width * 2, 3, 2, 1, bias=biased)
-            down.label = f"down{index + 1}"
+            down = family.conv(width, width * 2, 3, 2, 1, bias=biased, label=f"down{index + 1}")
             layers += [down, family.norm(norm, width * 2), nn.ReLU(True)]
             width *= 2
         layers += [ResidualBlock(family, width, norm, dropout, f"block{n + 1}") for n in range(n_blocks)]
         for index in range(n_downsampling):
             last_up = index == n_downsampling - 1
             up = family.deconv(
-                width, width // 2, 3, 2, 1, output_padding=1, bias=biased, task_specific=last_up
+                width, width // 2, 3, 2, 1, 1, biased, task_specific=last_up, label=f"up{index + 1}"
             )
-            up.label = f"up{index + 1}"
             layers += [up, family.norm(norm, width // 2), nn.ReLU(True)]
             width //= 2
-        head = family.conv(width, output_nc, 7, task_specific=True)
-        head.label = "head"
+        head = family.conv(width, output_nc, 7, task_specific=True, label="head")
         layers += [nn.ReflectionPad2d(3), head, nn.Tanh()]
         self.model = nn.Sequential(*layers)
         init_plain_weights(self)
+
+    @classmethod
+    def fit_options(cls, node: dict, image_size: int) -> dict:
+        check_resnet_size(image_size, int(node.get("n_downsampling", 2)))
+        return dict(node)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -6,11 +6,13 @@ import torch
 from torch import nn
 
 from pbgan.errors import ConfigError
-from pbgan.lifelong.family import LayerFamily, check_norm
+from pbgan.lifelong.family import LayerFamily
+from pbgan.lifelong.layers import check_norm
 from pbgan.lifelong.network import LifelongNet
 from pbgan.networks.init import init_plain_weights
 
 MIN_DOWNS = 2
+MAX_AUTO_DOWNS = 8  # unet_256: the reference's deepest UNet
 
 
 def check_unet_depth(num_downs: int) -> None:
@@ -35,6 +37,18 @@ def check_unet_size(image_size: int, num_downs: int) -> None:
         f"each downsampling halves the image, so the size must be a multiple of "
         f"2^{num_downs} = {step}; {hint}"
     )
+
+
+def resolve_num_downs(num_downs: int | str, image_size: int) -> int:
+    """``auto``: as many halvings as the image size allows, at most unet_256's eight."""
+    if num_downs != "auto":
+        check_unet_size(image_size, int(num_downs))
+        return int(num_downs)
+    depth = 0
+    while depth < MAX_AUTO_DOWNS and image_size % 2 ** (depth + 1) == 0:
+        depth += 1
+    check_unet_size(image_size, max(depth, MIN_DOWNS))
+    return depth
 
 
 def level_width(ngf: int, level: int) -> int:
@@ -62,18 +76,18 @@ class UNetBlock(nn.Module):
         innermost = submodule is None
         biased = norm == "instance"  # a bias before BatchNorm is redundant (reference use_bias)
         in_channels = outer if input_channels is None else input_channels
-        down_conv = family.conv(in_channels, inner, 4, 2, 1, bias=biased)
+        down_conv = family.conv(in_channels, inner, 4, 2, 1, bias=biased, label=f"down{level + 1}")
         up_in = inner if innermost else inner * 2
-        down_conv.label = f"down{level + 1}"
+        up_label = f"up{level + 1}"
         layers: list[nn.Module]
         if outermost:
-            up_conv = family.deconv(up_in, outer, 4, 2, 1, bias=True, task_specific=True)
+            up_conv = family.deconv(up_in, outer, 4, 2, 1, bias=True, task_specific=True, label=up_label)
             layers = [down_conv, submodule, nn.ReLU(True), up_conv, nn.Tanh()]
         elif innermost:
-            up_conv = family.deconv(up_in, outer, 4, 2, 1, bias=biased)
+            up_conv = family.deconv(up_in, outer, 4, 2, 1, bias=biased, label=up_label)
             layers = [nn.LeakyReLU(0.2, True), down_conv, nn.ReLU(True), up_conv, family.norm(norm, outer)]
         else:
-            up_conv = family.deconv(up_in, outer, 4, 2, 1, bias=biased)
+            up_conv = family.deconv(up_in, outer, 4, 2, 1, bias=biased, label=up_label)
             layers = [
                 nn.LeakyReLU(0.2, True),
                 down_conv,
@@ -85,7 +99,6 @@ class UNetBlock(nn.Module):
             ]
             if dropout:
                 layers.append(nn.Dropout(0.5))
-        up_conv.label = f"up{level + 1}"
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,6 +134,10 @@ class UNetGenerator(LifelongNet):
             block = UNetBlock(family, outer, inner, None, block, norm, level, dropout=dropout and middle)
         self.model = UNetBlock(family, output_nc, ngf, input_nc, block, norm, 0, outermost=True)
         init_plain_weights(self)
+
+    @classmethod
+    def fit_options(cls, node: dict, image_size: int) -> dict:
+        return {**node, "num_downs": resolve_num_downs(node.get("num_downs", "auto"), image_size)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -1,0 +1,228 @@
+"""Piggyback GAN (Zhai et al., ECCV 2020; DESIGN section 1): per layer, a share ``ratio`` of new
+filters per task and the rest as learned combinations ``P_t^T B_t`` of a frozen, growing bank.
+
+The method is this file plus ``conf/method/piggyback.yaml`` (and ``pf.yaml``: ratio 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pbgan.errors import ConfigError
+from pbgan.lifelong.costs import MIXING_RATE, ConvCall, composed_macs, mixed_macs
+from pbgan.lifelong.family import ConvSpec, LayerFamily
+from pbgan.lifelong.layers import INIT_STD, TaskConv
+
+
+def unconstrained_count(ratio: float, filters: int) -> int:
+    """n_u = round(ratio * N), rounding halves up so the count never depends on float parity."""
+    check_ratio(ratio)
+    return int(math.floor(ratio * filters + 0.5))
+
+
+def check_ratio(ratio: float) -> None:
+    """Refuse a share of new filters outside [0, 1] with the option name and the fix."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
+        raise ConfigError(
+            f"ratio={ratio!r} is not a share of filters: use a number in [0, 1] "
+            "(0 = pure factorization over the bank, 1 = all filters new for every task), "
+            "for example ratio=0.25"
+        )
+
+
+class PiggybackConv(TaskConv):
+    """Conv2d or ConvTranspose2d whose filters are partly new, partly combinations of the bank.
+
+    Task 0: all N filters unconstrained. Task t >= 1: ``n_u`` unconstrained filters U_t and
+    ``N - n_u`` piggyback filters ``P_t^T B_t`` where B_t is the first M_t rows of the bank.
+    A task's new filters are stored in PyTorch's layout for the kind of convolution
+    (``(n, C_in, k, k)``, transposed ``(C_in, n, k, k)``), so a task with only new filters runs
+    exactly as a plain layer. The bank is derived from frozen tasks only, B = concat(W_0, U_1,
+    U_2, ...) filter-major ``(M, C_in k k)`` (and, for a transposed layer, also in its layout for
+    the mixing schedule), so it is kept as non-persistent buffers and the saved state holds exactly
+    the stored parameters.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        output_padding: int = 0,
+        bias: bool = True,
+        transposed: bool = False,
+        ratio: float = 0.25,
+        label: str = "",
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, output_padding, bias, transposed, label
+        )
+        self.ratio = float(ratio)
+        self.n_new = unconstrained_count(self.ratio, out_channels)
+        self.unconstrained = nn.ParameterList()
+        self.piggyback = nn.ParameterList()
+        self.register_buffer("bank", torch.empty(0, self.filter_size), persistent=False)
+        # A transposed layer's bank in conv_transpose2d's layout (C_in, M, k, k), for mixing.
+        self.register_buffer("bank_t", torch.empty(0), persistent=False)
+
+    def bank_rows(self, task: int) -> int:
+        """M_t: bank filters task ``task`` combines (N + (t - 1) * n_u for t >= 1, else 0)."""
+        if task == 0:
+            return 0
+        return self.out_channels + (task - 1) * self.n_new
+
+    def new_filters(self, task: int) -> int:
+        """Unconstrained filters of ``task``: all N for task 0."""
+        return self.out_channels if task == 0 else self.n_new
+
+    def bank_size(self) -> int:
+        return self.bank.shape[0]
+
+    def _create_task(self, task: int) -> None:
+        n_new = self.new_filters(task)
+        shape = (n_new, self.in_channels, self.kernel_size, self.kernel_size)
+        factory = self.factory()
+        # Drawn filter-major (one random stream for both kinds), stored in PyTorch's layout.
+        new = torch.randn(shape, **factory) * INIT_STD
+        self.unconstrained.append(nn.Parameter(new.transpose(0, 1).contiguous() if self.transposed else new))
+        rows = self.bank_rows(task)
+        combos = self.out_channels - n_new
+        # Scaled so a composed filter starts with the spread of a bank filter.
+        std = 1.0 / math.sqrt(rows) if rows else 0.0
+        self.piggyback.append(nn.Parameter(torch.randn(rows, combos, **factory) * std))
+        self._add_bias()
+
+    def task_parameters(self, task: int) -> list[nn.Parameter]:
+        params = [self.unconstrained[task], self.piggyback[task]]
+        if self.has_bias:
+            params.append(self.biases[task])
+        return params
+
+    def parameter_groups(self, task: int) -> dict[str, list[nn.Parameter]]:
+        """The matrices P train in the ``mixing`` group (``model.optim.piggyback_lr_scale``)."""
+        matrix = self.piggyback[task]
+        mixing = [matrix] if matrix.numel() else []
+        return {
+            "weights": [p for p in self.task_parameters(task) if p is not matrix or not mixing],
+            "mixing": mixing,
+        }
+
+    def upgrade_state(self, prefix: str, state: dict[str, torch.Tensor], version: int) -> None:
+        """Format 1 kept a transposed layer's new filters filter-major ``(n, C_in, k, k)``."""
+        if version >= 2 or not self.transposed:
+            return
+        for key in [k for k in state if k.startswith(f"{prefix}unconstrained.")]:
+            state[key] = state[key].transpose(0, 1).contiguous()
+
+    def filter_major(self, new: torch.Tensor) -> torch.Tensor:
+        """New filters as rows ``(n, C_in k k)``, whatever the layer's layout."""
+        return (new.transpose(0, 1) if self.transposed else new).reshape(-1, self.filter_size)
+
+    def rebuild_derived(self) -> None:
+        super().rebuild_derived()
+        frozen = self.unconstrained[: self.frozen]
+        self.bank = torch.cat([self.filter_major(u.detach()) for u in frozen])
+        if self.transposed:
+            k = self.kernel_size
+            self.bank_t = self.bank.view(-1, self.in_channels, k, k).transpose(0, 1).contiguous()
+
+    def _combined(self, task: int, rows: int) -> torch.Tensor:
+        """``P_t^T B_t`` as filters ``(N - n_u, C_in, k, k)``."""
+        if self.bank.shape[0] < rows:
+            raise RuntimeError(f"task {task} needs {rows} bank filters, the bank has {self.bank.shape[0]}")
+        combined = self.piggyback[task].t() @ self.bank[:rows]
+        return combined.view(-1, self.in_channels, self.kernel_size, self.kernel_size)
+
+    def weight(self, task: int) -> torch.Tensor:
+        """Task ``task``'s weight in PyTorch's layout: its new filters, then ``P_t^T B_t``."""
+        new = self.unconstrained[task]
+        rows = self.bank_rows(task)
+        if rows == 0 or new.shape[1 if self.transposed else 0] == self.out_channels:
+            return new
+        combined = self._combined(task, rows)
+        if self.transposed:
+            return torch.cat([new, combined.transpose(0, 1)], dim=1)
+        return torch.cat([new, combined], dim=0)
+
+    def task_weight(self, task: int) -> torch.Tensor:
+        return self.weight(task)
+
+    def _convolve(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``x`` through ``weight`` in this layer's layout, without bias."""
+        if self.transposed:
+            return F.conv_transpose2d(x, weight, None, self.stride, self.padding, self.output_padding)
+        return F.conv2d(x, weight, None, self.stride, self.padding)
+
+    def _trains_combinations(self, task: int) -> bool:
+        return task >= self.frozen and self.bank_rows(task) > 0 and self.out_channels > self.n_new
+
+    def schedule_macs(self, calls: list[ConvCall], task: int) -> tuple[int, int]:
+        """(composed, mixed) multiply-adds of ``calls`` of the trainable ``task``."""
+        rows = self.bank_rows(task)
+        return (
+            composed_macs(self.out_channels, self.n_new, rows, calls),
+            mixed_macs(self.out_channels, self.n_new, rows, calls),
+        )
+
+    def mixes_outputs(self, x: torch.Tensor, task: int) -> bool:
+        """Whether the trainable task runs cheaper as bank outputs mixed by P than as P^T B composed
+        (same linear map, same gradients; see :mod:`pbgan.lifelong.costs`), counting forward and
+        backward as this call will run them, one composition per step, and mixing's lower rate."""
+        if not self._trains_combinations(task):
+            return False
+        if self._step is not None and "mixed" in self._step:
+            return self._step["mixed"]
+        composed, mixed = self.schedule_macs([self.conv_call(x)] * self.step_calls, task)
+        mixes = mixed < MIXING_RATE * composed
+        if self._step is not None:
+            self._step["mixed"] = mixes
+        return mixes
+
+    def floor_macs(self, calls: list[ConvCall], task: int) -> int:
+        if not self._trains_combinations(task):
+            return super().floor_macs(calls, task)
+        return min(self.schedule_macs(calls, task))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        task = self.active
+        if not self.mixes_outputs(x, task):
+            return super().forward(x)
+        rows = self.bank_rows(task)
+        if self.transposed:
+            bank = self.bank_t[:, :rows]
+        else:
+            bank = self.bank[:rows].view(rows, self.in_channels, self.kernel_size, self.kernel_size)
+        mixing = self.piggyback[task].t()[:, :, None, None]  # a 1x1 convolution over bank outputs
+        parts = [F.conv2d(self._convolve(x, bank), mixing)]
+        if self.n_new:
+            parts.insert(0, self._convolve(x, self.unconstrained[task]))
+        out = torch.cat(parts, 1)
+        return out + self.biases[task].view(1, -1, 1, 1) if self.has_bias else out
+
+    def extra_repr(self) -> str:
+        kind = "transposed, " if self.transposed else ""
+        return (
+            f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, s={self.stride}, "
+            f"{kind}ratio={self.ratio}, n_u={self.n_new}, tasks={self.num_tasks}, bank={self.bank.shape[0]}"
+        )
+
+
+class PiggybackFamily(LayerFamily):
+    """Piggyback layers with a share ``ratio`` of unconstrained filters per new task."""
+
+    def __init__(self, ratio: float) -> None:
+        check_ratio(ratio)
+        self.ratio = float(ratio)
+
+    @property
+    def share_of_new_filters(self) -> float:
+        return self.ratio
+
+    def shared_conv(self, spec: ConvSpec) -> PiggybackConv:
+        return PiggybackConv(**spec.arguments(), ratio=self.ratio)

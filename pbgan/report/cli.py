@@ -1,0 +1,25 @@
+"""``python -m pbgan.report DIR [--out OUTDIR]``: the report on stdout (markdown) and in OUTDIR."""
+
+from __future__ import annotations
+
+import argparse
+
+from pbgan.cli import add_verbosity, returns_status, setup_logging
+from pbgan.report.render import write_report
+
+
+@returns_status
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pbgan.report",
+        description="Paper-style tables (markdown and CSV) from every results.json under DIR.",
+    )
+    parser.add_argument("dir", metavar="DIR", help="a multirun directory, or any folder of runs")
+    parser.add_argument("--out", metavar="OUTDIR", help="where to write the report (default: DIR/report)")
+    add_verbosity(parser)
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose - args.quiet)  # skipped runs are warnings on stderr
+    report = write_report(args.dir, args.out)
+    print(report.markdown)
+    print(f"report written to {report.files['report.md'].parent}: {', '.join(report.files)}")
+    return 0
