@@ -112,6 +112,7 @@ def test_a_method_defined_outside_pbgan_trains_through_the_cli(tmp_path: Path) -
             "pbgan.run",
             *[o for o in TINY if not o.startswith("logger=")],
             "logger=csv",
+            "trainer.log_every_n_steps=1",
             "task_seq=synth_paired2",
             "method=gain",
             f"hydra.searchpath=[file://{conf}]",
