@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from pbgan.cli import add_verbosity, returns_status, setup_logging
 from pbgan.errors import PbganError
 from pbgan.io import atomic_write
 from pbgan.lifelong.standalone import standalone_network
@@ -77,6 +78,7 @@ def export_onnx(plain: torch.nn.Module, example: torch.Tensor, path: Path) -> to
     return torch.from_numpy(session.run(None, {"input": example.numpy()})[0])
 
 
+@returns_status
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pbgan.export", description=__doc__)
     parser.add_argument("model", help="a lifelong model file (lifelong.pt of a run)")
@@ -87,13 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--image-size", type=int, default=None, help="example input size (default: training size)"
     )
+    add_verbosity(parser)
     args = parser.parse_args(argv)
+    setup_logging(args.verbose - args.quiet)
     formats = FORMATS if args.format == "all" else (args.format,)
-    try:
-        written = export_task(args.model, args.task, args.out, formats, args.direction, args.image_size)
-    except PbganError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    written = export_task(args.model, args.task, args.out, formats, args.direction, args.image_size)
     for fmt, (path, diff) in written.items():
         print(f"{fmt}: {path} (max |output - lifelong output| = {diff:.2e})")
     return 0

@@ -18,6 +18,7 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from datamodules.images import IMAGE_EXTENSIONS, list_images
+from pbgan.cli import add_verbosity, returns_status, setup_logging
 from pbgan.errors import PbganError
 from pbgan.io import atomic_write
 from pbgan.lifelong_file import generator_name, load_task_generator
@@ -84,6 +85,7 @@ def generate(
     return written
 
 
+@returns_status
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pbgan.generate", description=__doc__)
     parser.add_argument("model", help="a lifelong model file (lifelong.pt of a run)")
@@ -96,21 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--image-size", type=int, default=None, help="resize inputs to this (default: training size)"
     )
+    add_verbosity(parser)
     args = parser.parse_args(argv)
-    try:
-        written = generate(
-            args.model,
-            args.task,
-            args.input,
-            args.output,
-            args.direction,
-            args.batch_size,
-            args.device,
-            args.image_size,
-        )
-    except PbganError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    setup_logging(args.verbose - args.quiet)
+    written = generate(
+        args.model,
+        args.task,
+        args.input,
+        args.output,
+        args.direction,
+        args.batch_size,
+        args.device,
+        args.image_size,
+    )
     print(f"wrote {len(written)} images to {args.output}")
     return 0
 

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from pbgan_testing import compose_config
 from PIL import Image
 
+from pbgan.build import build_module
 from pbgan.errors import PbganError
 from pbgan.export import export_task
 from pbgan.generate import generate
 from pbgan.lifelong_file import FORMAT_VERSION, load_lifelong_file, load_task_generator
-from pbgan.sequence import run_sequence
+from pbgan.modules.pix2pix import Pix2PixModule
+from pbgan.sequence import build_trainer, run_sequence, task_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 TWO_TASKS = ["~task_seq.tasks.seg2facade", "~task_seq.tasks.edges2bag"]
@@ -147,3 +150,19 @@ def test_version_1_files_with_filter_major_transposed_layers_still_load(
         loaded, _, _ = load_task_generator(legacy, 2)
         assert torch.equal(loaded(probe), expected)
         assert torch.equal(expected, payload["probe_baselines"][1])
+
+
+def test_a_lightning_checkpoint_rebuilds_its_module(tmp_path: Path) -> None:
+    """save_hyperparameters: load_from_checkpoint alone gives back the module, tasks and all."""
+    cfg = compose_config(["task_seq=synth_paired2"])
+    module = build_module(cfg)
+    for spec in task_specs(cfg):
+        module.begin_task(spec.name)
+        build_trainer(cfg, tmp_path, [], tmp_path / spec.name).fit(module, datamodule=instantiate(spec.data))
+    rebuilt = Pix2PixModule.load_from_checkpoint(tmp_path / spec.name / "last.ckpt")
+    # saved at the last epoch's end, before the task-end callback froze task 2
+    assert rebuilt.task_names == module.task_names and rebuilt.frozen_tasks == 1
+    inputs = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.equal(rebuilt.translate(inputs, 0), module.translate(inputs, 0))
+    # the open task may run its combinations as mixed outputs: the same map, summed in another order
+    torch.testing.assert_close(rebuilt.translate(inputs, 1), module.translate(inputs, 1), rtol=0, atol=1e-5)

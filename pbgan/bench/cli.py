@@ -26,6 +26,7 @@ import torch
 
 from pbgan.bench.floor import step_macs
 from pbgan.bench.steps import SCALES, build_generator, cyclegan_step, grow_to, inference_step, pix2pix_step
+from pbgan.cli import add_verbosity, returns_status, setup_logging
 from pbgan.io import write_text
 from pbgan.modules.base import SpeedConfig, apply_speed_switches
 
@@ -205,11 +206,14 @@ def format_result(result: dict) -> str:
     return "\n".join(lines)
 
 
+@returns_status
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pbgan.bench", description=__doc__)
     parser.add_argument(
-        "--scale", choices=sorted(SCALES), default="cpu", help="cpu: 64px ngf 32 batch 8; paper: 256px "
-        "ngf 64 batch 1 (unet_256, resnet_9blocks); tiny: tests"
+        "--scale",
+        choices=sorted(SCALES),
+        default="cpu",
+        help="cpu: 64px ngf 32 batch 8; paper: 256px ngf 64 batch 1 (unet_256, resnet_9blocks); tiny: tests",
     )
     parser.add_argument("--arch", choices=["unet", "resnet", "both"], default="both")
     parser.add_argument("--ratio", type=float, default=0.25)
@@ -223,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{', '.join(SWITCHES)}; default none",
     )
     parser.add_argument("--out", default="bench.json", help="JSON file for every figure")
+    add_verbosity(parser)
     args = parser.parse_args(argv)
+    setup_logging(args.verbose - args.quiet)
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     )

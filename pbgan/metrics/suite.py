@@ -7,6 +7,7 @@ for tasks that have a ground truth.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from pbgan.metrics.fid import (
     domain_fid_factory,
     inception_fid_factory,
 )
+
+log = logging.getLogger(__name__)
 
 METRICS = ("l1", "psnr", "ssim", "acc", "fid")
 PAIRED_ONLY = ("l1", "psnr", "ssim")
@@ -153,10 +156,11 @@ class EvaluationSuite:
         else:
             started = time.perf_counter()
             images, targets = self._training_set(settings, labels)
-            print(
-                f"[pbgan] training the domain classifier on {len(images)} real images of "
-                f"{len(self.domains)} domains (cached for later runs)",
-                flush=True,
+            log.info(
+                "[pbgan] training the domain classifier on %d real images of %d domains "
+                "(cached for later runs)",
+                len(images),
+                len(self.domains),
             )
             model = train_classifier(images, targets, len(self.domains), settings, seed)
             meta = {"seconds": time.perf_counter() - started}
@@ -173,10 +177,11 @@ class EvaluationSuite:
             "path": str(path),
             "cached": cached,
         }
-        print(
-            f"[pbgan] domain classifier: held-out accuracy {accuracy:.4f} on real images "
-            f"({'read from' if cached else 'saved to'} {path})",
-            flush=True,
+        log.info(
+            "[pbgan] domain classifier: held-out accuracy %.4f on real images (%s %s)",
+            accuracy,
+            "read from" if cached else "saved to",
+            path,
         )
         return model
 

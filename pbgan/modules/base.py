@@ -263,14 +263,41 @@ class LifelongGANModule(pl.LightningModule):
         return max(1, int(total))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["pbgan"] = {"task_names": list(self.task_names), "sequence_step": self.sequence_step}
+        checkpoint["pbgan"] = {
+            "task_names": list(self.task_names),
+            "frozen_tasks": self.frozen_tasks,
+            "sequence_step": self.sequence_step,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Resuming a task mid-way: keep counting the loggers' step where the checkpoint left it."""
+        """Resuming a task mid-way: keep counting the loggers' step where the checkpoint left it.
+        A module rebuilt from the checkpoint's hyperparameters (``load_from_checkpoint``) has no
+        tasks yet: it first grows the checkpoint's tasks, so their tensors have somewhere to go."""
         state = checkpoint.get("pbgan", {})
-        if state.get("task_names") not in (None, self.task_names):
-            raise RuntimeError(f"checkpoint of tasks {state['task_names']} does not fit {self.task_names}")
+        names = state.get("task_names")
+        if names and not self.task_names:
+            self.grow_tasks(list(names), int(state.get("frozen_tasks", len(names))))
+        if names not in (None, self.task_names):
+            raise RuntimeError(f"checkpoint of tasks {names} does not fit {self.task_names}")
         self.sequence_step = int(state.get("sequence_step", self.sequence_step))
+
+    def grow_tasks(self, names: list[str], frozen: int) -> None:
+        """Empty slots for tasks ``names`` (the first ``frozen`` frozen) in every lifelong net and
+        the newest task's discriminators, without the plugin's hooks: their tensors are loaded next."""
+        for index, name in enumerate(names):
+            for net in self.lifelong_nets().values():
+                net.add_task()
+                if index < frozen:
+                    net.end_task()
+            self.task_names.append(name)
+        self.build_discriminators()
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load, then derive the banks again from the loaded frozen tasks."""
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        for net in self.lifelong_nets().values():
+            net.rebuild_derived()
+        return result
 
     def on_fit_start(self) -> None:
         """Apply the speed switches to the networks this task trains."""
