@@ -56,6 +56,8 @@ def legacy_node(settings: dict[str, Any]) -> dict[str, Any]:
 # Generator node keys and the option that sets each, for mismatch messages.
 NODE_OPTIONS = {
     "_target_": "model (model.generator._target_)",
+    "family.ratio": "ratio",
+    "family._target_": "method",
     "family": "method (method.family)",
     "ngf": "model.generator.ngf (times method.width)",
     "num_downs": "model.generator.num_downs (auto: from data.image_size)",
@@ -79,7 +81,7 @@ def node_differences(stored: dict[str, dict[str, Any]], current: dict[str, dict[
         theirs, ours = _flat(stored[name]), _flat(mine)
         for key in sorted(set(theirs) | set(ours)):
             if theirs.get(key) != ours.get(key):
-                option = NODE_OPTIONS.get(key.split(".")[0], f"model.generator.{key}")
+                option = NODE_OPTIONS.get(key) or NODE_OPTIONS.get(key.split(".")[0], f"model.generator.{key}")
                 problems.append(f"{key}: file {theirs.get(key)!r}, config {ours.get(key)!r} (set {option})")
     return list(dict.fromkeys(problems))
 

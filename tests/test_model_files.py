@@ -123,27 +123,45 @@ def test_bad_inputs_are_named(pix2pix_file: Path, tmp_path: Path) -> None:
         generate(pix2pix_file, "1", tmp_path, tmp_path / "out", direction="BtoA")
 
 
-def test_version_1_files_with_filter_major_transposed_layers_still_load(
-    pix2pix_file: Path, tmp_path: Path
-) -> None:
-    """Format 1 stored a transposed layer's new filters as (n, C_in, k, k): converted on load."""
+def as_format_1(payload: dict, net) -> dict:
+    """``payload`` as pbgan wrote it in format 1: generator settings instead of nodes, transposed
+    layers' new filters filter-major, last layers as piggyback layers (``unconstrained`` filters
+    and empty matrices)."""
+    state = dict(payload["generators"]["generator"]["state_dict"])
+    for name, layer in net.lifelong_layers():
+        if not getattr(layer, "transposed", False) and not layer.task_specific:
+            continue
+        for key in [
+            k for k in state if k.startswith(f"{name}.weights.") or k.startswith(f"{name}.unconstrained.")
+        ]:
+            value = state.pop(key)
+            if layer.transposed:
+                value = value.transpose(0, 1).contiguous()
+            index = key.rsplit(".", 1)[1]
+            state[f"{name}.unconstrained.{index}"] = value
+            if layer.task_specific:
+                state[f"{name}.piggyback.{index}"] = torch.empty(0, 0)
+    node = dict(payload["generators"]["generator"]["node"])
+    family = node.pop("family")
+    node.pop("_target_")
+    settings = {"arch": "unet", "method": "piggyback", "ratio": family["ratio"], "method_options": {}, **node}
+    legacy = {key: value for key, value in payload.items() if key != "plugin"}
+    legacy["generators"] = {"generator": {"settings": settings, "state_dict": state}}
+    legacy["version"] = 1
+    return legacy
+
+
+def test_version_1_files_still_load(pix2pix_file: Path, tmp_path: Path) -> None:
+    """Format 1 (settings, filter-major transposed filters, last layers as piggyback layers) is
+    converted on load to the same network, output for output."""
     payload = load_lifelong_file(pix2pix_file)
     net, _, _ = load_task_generator(pix2pix_file, 2)
-    transposed = {
-        f"{name}.unconstrained.": layer
-        for name, layer in net.lifelong_layers()
-        if getattr(layer, "transposed", False)
-    }
-    state = payload["generators"]["generator"]["state_dict"]
-    old = {
-        key: (value.transpose(0, 1).contiguous() if any(key.startswith(p) for p in transposed) else value)
-        for key, value in state.items()
-    }
-    assert any(not torch.equal(old[k], state[k]) for k in state)  # the layouts really differ
-    payload["generators"]["generator"]["state_dict"] = old
-    payload["version"] = 1
     legacy = tmp_path / "v1.pt"
-    torch.save(payload, legacy)
+    old = as_format_1(payload, net)
+    assert set(old["generators"]["generator"]["state_dict"]) != set(
+        payload["generators"]["generator"]["state_dict"]
+    )
+    torch.save(old, legacy)
     probe = payload["probe_inputs"][1]
     with torch.no_grad():
         expected = net(probe)
