@@ -81,7 +81,8 @@ def node_differences(stored: dict[str, dict[str, Any]], current: dict[str, dict[
         theirs, ours = _flat(stored[name]), _flat(mine)
         for key in sorted(set(theirs) | set(ours)):
             if theirs.get(key) != ours.get(key):
-                option = NODE_OPTIONS.get(key) or NODE_OPTIONS.get(key.split(".")[0], f"model.generator.{key}")
+                fallback = NODE_OPTIONS.get(key.split(".")[0], f"model.generator.{key}")
+                option = NODE_OPTIONS.get(key, fallback)
                 problems.append(f"{key}: file {theirs.get(key)!r}, config {ours.get(key)!r} (set {option})")
     return list(dict.fromkeys(problems))
 

@@ -33,26 +33,13 @@ class MaskedConv(TaskConv):
     task must store is one bit per weight plus its bias (see :meth:`stored_counts`).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        output_padding: int = 0,
-        bias: bool = True,
-        transposed: bool = False,
-        threshold: float = 5e-3,
-        init_score: float = 1e-2,
-        label: str = "",
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, output_padding, bias, transposed, label
-        )
+    def __init__(self, *args, threshold: float = 5e-3, init_score: float = 1e-2, **kwargs) -> None:
+        """:class:`TaskConv`'s geometry arguments, and the mask's ``threshold`` and ``init_score``."""
+        super().__init__(*args, **kwargs)
         self.threshold, self.init_score = threshold, init_score
-        shape = (in_channels, out_channels) if transposed else (out_channels, in_channels)
-        self.weight = nn.Parameter(torch.randn(*shape, kernel_size, kernel_size) * INIT_STD)
+        channels = (self.out_channels, self.in_channels)
+        shape = channels[::-1] if self.transposed else channels
+        self.weight = nn.Parameter(torch.randn(*shape, self.kernel_size, self.kernel_size) * INIT_STD)
         self.scores = nn.ParameterList()
 
     def _create_task(self, task: int) -> None:

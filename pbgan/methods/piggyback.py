@@ -47,24 +47,11 @@ class PiggybackConv(TaskConv):
     the stored parameters.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        output_padding: int = 0,
-        bias: bool = True,
-        transposed: bool = False,
-        ratio: float = 0.25,
-        label: str = "",
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, output_padding, bias, transposed, label
-        )
+    def __init__(self, *args, ratio: float = 0.25, **kwargs) -> None:
+        """:class:`TaskConv`'s geometry arguments, and ``ratio``: the share of new filters."""
+        super().__init__(*args, **kwargs)
         self.ratio = float(ratio)
-        self.n_new = unconstrained_count(self.ratio, out_channels)
+        self.n_new = unconstrained_count(self.ratio, self.out_channels)
         self.unconstrained = nn.ParameterList()
         self.piggyback = nn.ParameterList()
         self.register_buffer("bank", torch.empty(0, self.filter_size), persistent=False)
