@@ -280,7 +280,7 @@ def test_cli_errors_on_a_missing_or_empty_directory(
     capsys.readouterr()
     assert main([str(tmp_path)]) == 2
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith(f"skipping {tmp_path / 'results.json'}: not a readable results.json")
+    assert lines[0].startswith(f"warning: skipping {tmp_path / 'results.json'}: not a readable results.json")
     assert lines[1].startswith("error: ") and "none of its results.json files could be read" in lines[1]
 
 

@@ -42,7 +42,7 @@ def test_run_killed_in_task_2_resumes_and_matches_an_uninterrupted_run(tmp_path:
         command(f"hydra.run.dir={run}"), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     checkpoint = run / "checkpoints" / "task2_map2aerial" / "last.ckpt"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # generous: a busy machine must not fail the test
     while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)
