@@ -70,6 +70,11 @@ def module_node(cfg: DictConfig, input_nc: int = 3, output_nc: int = 3) -> dict[
     }
 
 
+def instantiate_module(node: dict[str, Any]) -> LifelongGANModule:
+    """The LightningModule a :func:`module_node` names, with its lifelong generators."""
+    return build(node, "model", _recursive_=False)
+
+
 def build_module(cfg: DictConfig, input_nc: int = 3, output_nc: int = 3) -> LifelongGANModule:
     """The LightningModule ``model._target_`` names, with its lifelong generators."""
-    return build(module_node(cfg, input_nc, output_nc), "model", _recursive_=False)
+    return instantiate_module(module_node(cfg, input_nc, output_nc))

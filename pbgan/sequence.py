@@ -20,7 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger
 
-from pbgan.build import build_module, method_family, module_node
+from pbgan.build import instantiate_module, method_family, module_node
 from pbgan.cli import quiet_other_ranks
 from pbgan.config import validate_config
 from pbgan.distributed import is_main_process
@@ -204,7 +204,7 @@ class SequenceRunner:
         # Re-seed: whether the classifier was trained or read from the cache must not change
         # the generator's initialisation.
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        module = build_module(cfg, first.input_nc, first.output_nc)
+        module = instantiate_module(node)
         self.results.standalone_params = standalone_parameters(nodes, int(cfg.model.generator.ngf))
         evaluator = ContinualEvaluator(
             suite,

@@ -107,14 +107,7 @@ def generate_pairs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples ``start .. start+count-1`` of ``kind`` as float32 tensors (count, 3, size, size)
     scaled to [-1, 1] (the tanh range of the generators); bit-identical for equal arguments."""
-    _check_kind(kind)
-    size = _check_size(size)
-    _check_range(start, count)
-    a_all = np.empty((count, size, size, 3), dtype=np.float32)
-    b_all = np.empty((count, size, size, 3), dtype=np.float32)
-    for i in range(count):
-        a_all[i], b_all[i] = make_pair(kind, size, sample_rng(kind, start + i, seed))
-    return _to_tensor(a_all), _to_tensor(b_all)
+    return _render(kind, start, count, size, seed, paired=True)
 
 
 def generate_unpaired(
@@ -127,12 +120,20 @@ def generate_unpaired(
     (seed, kind, start+i, 1), so it is a valid image of the B domain but not the translation of
     A_i (nor of any A_j, except by chance). Same tensor format as ``generate_pairs``.
     """
+    return _render(kind, start, count, size, seed, paired=False)
+
+
+def _render(
+    kind: str, start: int, count: int, size: int, seed: int, paired: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A and B images of samples ``start ..``; unpaired: each B from its own independent layout."""
     _check_kind(kind)
     size = _check_size(size)
     _check_range(start, count)
     a_all = np.empty((count, size, size, 3), dtype=np.float32)
     b_all = np.empty((count, size, size, 3), dtype=np.float32)
     for i in range(count):
-        a_all[i] = make_pair(kind, size, sample_rng(kind, start + i, seed))[0]
-        b_all[i] = make_pair(kind, size, _unpaired_rng(kind, start + i, seed))[1]
+        a_all[i], b_all[i] = make_pair(kind, size, sample_rng(kind, start + i, seed))
+        if not paired:
+            b_all[i] = make_pair(kind, size, _unpaired_rng(kind, start + i, seed))[1]
     return _to_tensor(a_all), _to_tensor(b_all)

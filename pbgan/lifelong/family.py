@@ -8,31 +8,11 @@ method subclasses :class:`LayerFamily` in its own file under :mod:`pbgan.methods
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from torch import nn
 
-from pbgan.lifelong.layers import TaskNorm, TaskSpecificConv, check_norm
+from pbgan.lifelong.layers import ConvSpec, TaskNorm, TaskSpecificConv, check_norm, plain_conv
 
-
-@dataclass(frozen=True)
-class ConvSpec:
-    """What a network asks of one convolution: its geometry and its name in tables."""
-
-    in_channels: int
-    out_channels: int
-    kernel_size: int
-    stride: int = 1
-    padding: int = 0
-    output_padding: int = 0
-    bias: bool = True
-    transposed: bool = False
-    label: str = ""
-
-    def arguments(self) -> dict[str, Any]:
-        """Keyword arguments of every :class:`~pbgan.lifelong.layers.TaskConv`."""
-        return asdict(self)
+__all__ = ["ConvSpec", "LayerFamily", "PlainFamily", "plain_conv"]
 
 
 class LayerFamily:
@@ -89,23 +69,6 @@ class LayerFamily:
     def norm(self, kind: str, channels: int) -> nn.Module:
         check_norm(kind)
         return TaskNorm(kind, channels)
-
-
-def plain_conv(spec: ConvSpec) -> nn.Module:
-    """An ordinary ``nn.Conv2d`` / ``nn.ConvTranspose2d`` of ``spec``."""
-    if spec.transposed:
-        return nn.ConvTranspose2d(
-            spec.in_channels,
-            spec.out_channels,
-            spec.kernel_size,
-            spec.stride,
-            spec.padding,
-            spec.output_padding,
-            bias=spec.bias,
-        )
-    return nn.Conv2d(
-        spec.in_channels, spec.out_channels, spec.kernel_size, spec.stride, spec.padding, bias=spec.bias
-    )
 
 
 class PlainFamily(LayerFamily):

@@ -10,6 +10,8 @@ in its file under :mod:`pbgan.methods`.
 from __future__ import annotations
 
 import copy
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +29,42 @@ NORMS = ("batch", "instance")
 def check_norm(kind: str) -> None:
     if kind not in NORMS:
         raise ConfigError(f"norm={kind!r} is not known: use one of {', '.join(NORMS)}")
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """What a network asks of one convolution: its geometry and its name in tables."""
+
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    output_padding: int = 0
+    bias: bool = True
+    transposed: bool = False
+    label: str = ""
+
+    def arguments(self) -> dict[str, Any]:
+        """Keyword arguments of every :class:`~pbgan.lifelong.layers.TaskConv`."""
+        return asdict(self)
+
+
+def plain_conv(spec: ConvSpec) -> nn.Module:
+    """An ordinary ``nn.Conv2d`` / ``nn.ConvTranspose2d`` of ``spec``."""
+    if spec.transposed:
+        return nn.ConvTranspose2d(
+            spec.in_channels,
+            spec.out_channels,
+            spec.kernel_size,
+            spec.stride,
+            spec.padding,
+            spec.output_padding,
+            bias=spec.bias,
+        )
+    return nn.Conv2d(
+        spec.in_channels, spec.out_channels, spec.kernel_size, spec.stride, spec.padding, bias=spec.bias
+    )
 
 
 class LifelongLayer(nn.Module):
@@ -217,24 +255,39 @@ class TaskConv(LifelongLayer):
         """Multiply-adds of ``calls`` of ``task`` by the cheapest exact schedule."""
         return plain_macs(self.out_channels, calls)
 
-    @torch.no_grad()
-    def plain_layer(self, task: int) -> nn.Module:
-        weight = self.task_weight(task)
-        kind = nn.ConvTranspose2d if self.transposed else nn.Conv2d
-        extra = (self.output_padding,) if self.transposed else ()
-        conv = kind(
+    @property
+    def spec(self) -> ConvSpec:
+        return ConvSpec(
             self.in_channels,
             self.out_channels,
             self.kernel_size,
             self.stride,
             self.padding,
-            *extra,
-            bias=self.has_bias,
+            self.output_padding,
+            self.has_bias,
+            self.transposed,
+            self.label,
         )
+
+    @torch.no_grad()
+    def plain_layer(self, task: int) -> nn.Module:
+        weight = self.task_weight(task)
+        conv = plain_conv(self.spec)
         conv.weight.copy_(weight)
         if self.has_bias:
             conv.bias.copy_(self.biases[task])
         return conv.to(weight.device)
+
+    def role(self) -> str:
+        """What the layer keeps per task, for its printed form."""
+        return ""
+
+    def extra_repr(self) -> str:
+        kind = "transposed, " if self.transposed else ""
+        return (
+            f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, s={self.stride}, "
+            f"{kind}{self.role()}, tasks={self.num_tasks}"
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active
@@ -281,12 +334,8 @@ class TaskSpecificConv(TaskConv):
                 value = value.transpose(0, 1).contiguous()
             state[f"{prefix}weights.{key[len(prefix) + len('unconstrained.') :]}"] = value
 
-    def extra_repr(self) -> str:
-        kind = "transposed, " if self.transposed else ""
-        return (
-            f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, s={self.stride}, "
-            f"{kind}task-specific, tasks={self.num_tasks}"
-        )
+    def role(self) -> str:
+        return "task-specific"
 
 
 class TaskNorm(LifelongLayer):

@@ -3,15 +3,10 @@ task-specific layers (the last layer) are per task. It forgets: that is what it 
 
 from __future__ import annotations
 
-from torch import nn
-
-from pbgan.lifelong.family import ConvSpec, LayerFamily, PlainFamily, plain_conv
+from pbgan.lifelong.family import LayerFamily, PlainFamily
 
 
 class FineTuneFamily(PlainFamily):
     """Plain shared layers (one copy drifts across tasks), per-task last layers."""
-
-    def shared_conv(self, spec: ConvSpec) -> nn.Module:
-        return plain_conv(spec)
 
     task_specific_conv = LayerFamily.task_specific_conv

@@ -68,9 +68,8 @@ class MaskedConv(TaskConv):
         bias = self.biases[task].numel() if self.has_bias else 0
         return bias + math.ceil(bits / 32), 4 * bias + math.ceil(bits / 8)
 
-    def extra_repr(self) -> str:
-        kind = "transposed, " if self.transposed else ""
-        return f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, {kind}tasks={self.num_tasks}"
+    def role(self) -> str:
+        return f"mask threshold={self.threshold}"
 
 
 class MaskFamily(LayerFamily):

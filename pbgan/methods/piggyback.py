@@ -192,12 +192,8 @@ class PiggybackConv(TaskConv):
         out = torch.cat(parts, 1)
         return out + self.biases[task].view(1, -1, 1, 1) if self.has_bias else out
 
-    def extra_repr(self) -> str:
-        kind = "transposed, " if self.transposed else ""
-        return (
-            f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, s={self.stride}, "
-            f"{kind}ratio={self.ratio}, n_u={self.n_new}, tasks={self.num_tasks}, bank={self.bank.shape[0]}"
-        )
+    def role(self) -> str:
+        return f"ratio={self.ratio}, n_u={self.n_new}, bank={self.bank.shape[0]}"
 
 
 class PiggybackFamily(LayerFamily):
