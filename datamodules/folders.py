@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules import DIRECTIONS
@@ -43,6 +42,7 @@ from datamodules.images import (
     image_mode,
     list_images,
 )
+from datamodules.sampling import EpochShuffle
 from pbgan.errors import ConfigError, PbganError
 
 VERIFY = ("header", "decode")
@@ -245,8 +245,7 @@ class FolderDataModule(pl.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
-            generator=torch.Generator().manual_seed(int(self.seed)) if train else None,
+            sampler=EpochShuffle(len(dataset), int(self.seed)) if train else None,
             num_workers=self.num_workers,
             pin_memory=bool(self.pin_memory),
         )

@@ -65,11 +65,23 @@ def check_image(path: Path, decode: bool = False) -> tuple[int, int]:
     return size
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit integer) grey image as 8-bit L, its range scaled: PIL's own
+    ``convert`` clips every value above 255, which turns a 16-bit image white."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16") or values.max(initial=0) > 255:
+        values = values / 257.0
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+
+
 def read_image(path: Path) -> Image.Image:
-    """The decoded image, RGB or L as stored (converted later to the task's channels)."""
+    """The decoded image, RGB or L as stored (converted later to the task's channels); 16-bit
+    images are scaled to 8 bits."""
     try:
         with Image.open(path) as image:
             image.load()
+            if image.mode.startswith("I"):
+                return eight_bit(image)
             if image.mode not in ("RGB", "L"):
                 return image.convert("RGB")
             return image.copy()

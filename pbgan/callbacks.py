@@ -7,6 +7,7 @@ import logging
 import pytorch_lightning as pl
 
 from pbgan.distributed import check_ranks_agree, rank, synchronize_task, world_size
+from pbgan.faults import fault_point
 from pbgan.modules.base import LifelongGANModule
 
 # Every rank reports its digest: this logger keeps INFO where other ranks' "pbgan" is quieted.
@@ -25,8 +26,14 @@ class TaskEndCallback(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not isinstance(pl_module, LifelongGANModule):
             raise TypeError(f"TaskEndCallback needs a LifelongGANModule, got {type(pl_module).__name__}")
+        self.freeze(trainer, pl_module)
+
+    @staticmethod
+    def freeze(trainer: pl.Trainer, pl_module: LifelongGANModule) -> None:
+        """Freeze the newest task unless it is frozen already (``trainer``: the one that trained it)."""
         if pl_module.frozen_tasks > pl_module.newest_task:
             return
+        fault_point("train-end")
         task = pl_module.newest_task
         synchronize_task(pl_module.lifelong_nets(), task)
         pl_module.end_task(trainer)

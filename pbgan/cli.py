@@ -8,6 +8,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pbgan.errors import PbganError
@@ -47,6 +48,15 @@ def returns_status(main: Callable[..., int]) -> Callable[..., int]:
             raise
 
     return wrapper
+
+
+def output_folder(path: str | Path, option: str) -> Path:
+    """A folder to write into (created if missing); an existing file there is refused, not
+    overwritten."""
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise PbganError(f"{option} {folder} is a file: name a folder (it is created if missing)")
+    return folder
 
 
 def add_verbosity(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,20 @@ def check_positive(cfg: DictConfig, dotted: str) -> None:
         raise ConfigError(f"{dotted}={node!r} must be a whole number of at least 1")
 
 
+def check_task_length(cfg: DictConfig) -> None:
+    """Every task must train at least one batch: a task that trains nothing cannot be frozen."""
+    epochs, steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps", -1)
+    if steps is not None and steps != -1 and (not isinstance(steps, int) or steps < 2):
+        raise ConfigError(
+            f"trainer.max_steps={steps!r} trains no batch (each batch takes a generator and a "
+            "discriminator step): use at least 2, or -1 to train by trainer.max_epochs"
+        )
+    if epochs is not None and epochs != -1 and (not isinstance(epochs, int) or epochs < 1):
+        raise ConfigError(f"trainer.max_epochs={epochs!r} trains nothing: use at least 1 (epochs per task)")
+    if epochs == -1 and steps in (None, -1):
+        raise ConfigError("set trainer.max_epochs or trainer.max_steps: each task needs a finite length")
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Refuse impossible settings before any work starts, naming the option and the fix."""
     check_ratio(cfg.ratio)
@@ -25,8 +39,19 @@ def validate_config(cfg: DictConfig) -> None:
             f"method={cfg.method.get('name')!r} names no layer family: a method's YAML needs a "
             "'family' node with a _target_ (see conf/method/piggyback.yaml)"
         )
-    for option in ("data.image_size", "eval.num_images", "eval.batch_size", "eval.probe_images"):
+    seed = cfg.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"seed={seed!r} must be a whole number, for example seed=0")
+    for option in (
+        "data.image_size",
+        "eval.num_images",
+        "eval.batch_size",
+        "eval.probe_images",
+        "model.generator.ngf",
+        "model.discriminator.ndf",
+    ):
         check_positive(cfg, option)
+    check_task_length(cfg)
     if cfg.speed.bf16 and (cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available()):
         raise ConfigError(
             "speed.bf16=true needs a CUDA GPU (bf16 autocast on a CPU is slower than float32): "

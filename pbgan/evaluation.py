@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.utils import make_grid, save_image
 
+from pbgan.faults import fault_point
 from pbgan.io import atomic_write
 from pbgan.modules.base import LifelongGANModule
 
@@ -133,6 +134,7 @@ class ContinualEvaluator:
             if data is None:  # an init_from task whose file kept no probe images
                 continue
             outputs = self.outputs(module, task)
+            fault_point("evaluation")
             results.record_metrics(stage, task, self.metrics(task, outputs))
             # An init_from task's eval set is its stored probes: compare all of them.
             own = outputs if task < self.first_new else outputs[: self.probe_images]

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from pbgan.cli import add_verbosity, returns_status, setup_logging
+from pbgan.cli import add_verbosity, output_folder, returns_status, setup_logging
 from pbgan.errors import PbganError
 from pbgan.io import atomic_write
 from pbgan.lifelong.standalone import standalone_network
-from pbgan.lifelong_file import generator_name, load_task_generator
+from pbgan.lifelong_file import check_input_size, generator_name, load_task_generator
 
 FORMATS = ("torchscript", "onnx")
 
@@ -31,14 +31,15 @@ def export_task(
 ) -> dict[str, tuple[Path, float]]:
     """Write the task's standalone generator in each format; returns path and max |difference|."""
     net, index, payload = load_task_generator(model, task, direction)
-    size = image_size or int(payload.get("image_size", 256))
-    channels = int(payload["generators"][generator_name(payload, direction)]["node"]["input_nc"])
+    node = payload["generators"][generator_name(payload, direction)]["node"]
+    size = check_input_size(node, image_size or int(payload.get("image_size", 256)), "--image-size")
+    channels = int(node["input_nc"])
     plain = standalone_network(net, index)
     example = torch.rand(1, channels, size, size) * 2 - 1
     with torch.no_grad():
         expected = net.eval()(example)
     name = payload["tasks"][index]["name"]
-    out_dir = Path(out_dir)
+    out_dir = output_folder(out_dir, "--out")
     written: dict[str, tuple[Path, float]] = {}
     for fmt in formats:
         if fmt == "torchscript":

@@ -17,11 +17,11 @@ from torchvision.transforms import functional as TF
 from torchvision.utils import save_image
 from tqdm import tqdm
 
-from datamodules.images import IMAGE_EXTENSIONS, list_images
-from pbgan.cli import add_verbosity, returns_status, setup_logging
+from datamodules.images import IMAGE_EXTENSIONS, eight_bit, list_images
+from pbgan.cli import add_verbosity, output_folder, returns_status, setup_logging
 from pbgan.errors import PbganError
 from pbgan.io import atomic_write
-from pbgan.lifelong_file import generator_name, load_task_generator
+from pbgan.lifelong_file import check_input_size, generator_name, load_task_generator
 
 
 def input_images(source: Path) -> list[Path]:
@@ -37,10 +37,22 @@ def input_images(source: Path) -> list[Path]:
     return images
 
 
+def output_names(images: list[Path]) -> dict[Path, str]:
+    """Each input's output file name: ``STEM.png``, or ``NAME.png`` (the whole input name) where
+    inputs share a stem (``x.jpg`` and ``x.jpeg``), so no output overwrites another."""
+    stems: dict[str, int] = {}
+    for path in images:
+        stems[path.stem] = stems.get(path.stem, 0) + 1
+    return {path: f"{path.stem if stems[path.stem] == 1 else path.name}.png" for path in images}
+
+
 def load_image(path: Path, channels: int, size: int) -> torch.Tensor:
     """An image as the model saw them in training: resized to ``size``, scaled to [-1, 1]."""
     try:
         with Image.open(path) as image:
+            image.load()
+            if image.mode.startswith("I"):  # 16-bit: scaled, not clipped to white
+                image = eight_bit(image)
             image = image.convert("L" if channels == 1 else "RGB")
             image = image.resize((size, size), Image.BICUBIC)
             return TF.to_tensor(image) * 2 - 1
@@ -68,17 +80,18 @@ def generate(
     """Translate every image of ``source`` with ``task``; returns the written paths."""
     net, _, payload = load_task_generator(model, task, direction)
     node = payload["generators"][generator_name(payload, direction)]["node"]
-    size = image_size or int(payload.get("image_size", 256))
+    size = check_input_size(node, image_size or int(payload.get("image_size", 256)), "--image-size")
     images = input_images(Path(source))
+    out_dir = output_folder(output, "--output")
+    names = output_names(images)
     target = pick_device(device)
     net = net.to(target).eval()
-    out_dir = Path(output)
     written = []
     for start in tqdm(range(0, len(images), batch_size), desc=f"generate {task}", unit="batch"):
         paths = images[start : start + batch_size]
         batch = torch.stack([load_image(p, int(node["input_nc"]), size) for p in paths]).to(target)
         for path, result in zip(paths, net(batch).cpu()):
-            destination = out_dir / f"{path.stem}.png"
+            destination = out_dir / names[path]
             unit = (result + 1) / 2
             atomic_write(destination, lambda tmp, unit=unit: save_image(unit, tmp, format="png"))
             written.append(destination)

@@ -14,7 +14,7 @@ import torch
 
 from datamodules import DIRECTIONS
 from pbgan.errors import PbganError
-from pbgan.io import atomic_write
+from pbgan.io import DamagedFile, atomic_write, verify_archive
 from pbgan.lifelong.network import LifelongNet
 from pbgan.modules.base import LifelongGANModule
 from pbgan.nodes import build_generator
@@ -136,6 +136,10 @@ def load_lifelong_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise PbganError(f"lifelong model file {path} does not exist: pass the {FILE_NAME} of a run")
+    try:  # a damaged file is named as such, before the unpickler sees it
+        verify_archive(path)
+    except DamagedFile as error:
+        raise PbganError(f"{path} is not a readable lifelong model file: {error.reason}") from None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # the unpickler's refusal or a truncated file
@@ -210,6 +214,20 @@ def generator_name(payload: dict[str, Any], direction: str) -> str:
             raise PbganError("this is a pix2pix model: it translates only in its tasks' own direction (AtoB)")
         return "generator"
     return "g_ab" if direction == "AtoB" else "g_ba"
+
+
+def check_input_size(node: dict[str, Any], size: int, option: str) -> int:
+    """``size`` if the stored generator takes images of that size, else a one-line error naming
+    ``option`` (the network's own rule: a UNet halves the image ``num_downs`` times)."""
+    from pbgan.nodes import target_class
+
+    if size < 1:
+        raise PbganError(f"{option} {size}: an image size is a positive number of pixels")
+    try:
+        target_class(str(node["_target_"]), "lifelong file").fit_options(node, size)
+    except PbganError as error:
+        raise PbganError(f"{option} {size} does not fit this model: {error}") from None
+    return size
 
 
 def load_task_generator(

@@ -8,23 +8,125 @@ the evaluation of every stage at that step. Backends are imported only when conf
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import Logger
+from pytorch_lightning.loggers import CSVLogger, Logger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 
-from pbgan.errors import ConfigError
+from pbgan.errors import ConfigError, PbganError
+from pbgan.io import write_text
 
 
-def build_loggers(cfg: DictConfig, out_dir: Path) -> list[Logger]:
-    """Instantiate every logger under ``cfg.logger`` (a mapping name -> logger config)."""
+class DurableCSVWriter(ExperimentWriter):
+    """Lightning's CSV writer, but it continues the run's file instead of deleting it, keeps its
+    first ``keep_rows`` rows (what the durable state a run resumes from had logged: the rest is
+    done again) and rewrites the file atomically at every save."""
+
+    def __init__(self, log_dir: str, keep_rows: int | None = None) -> None:  # noqa: D107
+        # Not super().__init__: Lightning's deletes an existing metrics.csv.
+        self.log_dir = log_dir
+        self.metrics: list[dict[str, Any]] = []  # logged, not yet saved
+        self.hparams: dict[str, Any] = {}
+        self.metrics_file_path = str(Path(log_dir) / self.NAME_METRICS_FILE)
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        self.rows: list[dict[str, Any]] = []
+        self.metrics_keys: list[str] = []
+        path = Path(self.metrics_file_path)
+        if path.is_file():
+            with open(path, newline="") as handle:
+                reader = csv.DictReader(handle)
+                self.metrics_keys = list(reader.fieldnames or [])
+                self.rows = list(reader)
+            if keep_rows is not None:
+                self.rows = self.rows[:keep_rows]
+
+    @property
+    def row_count(self) -> int:
+        """Rows logged so far, saved or not."""
+        return len(self.rows) + len(self.metrics)
+
+    def save(self) -> None:
+        if not self.metrics:
+            return
+        self._record_new_keys()
+        self.rows.extend(self.metrics)
+        self.metrics = []
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.metrics_keys)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.metrics_file_path, text.getvalue())
+
+    def log_hparams(self, params: dict[str, Any]) -> None:
+        self.hparams.update(params)
+        text = yaml.safe_dump(self.hparams, sort_keys=False) if self.hparams else ""
+        write_text(Path(self.log_dir) / self.NAME_HPARAMS_FILE, text)
+
+
+class DurableCSVLogger(CSVLogger):
+    """``CSVLogger`` whose file survives a resume: a resumed run appends to it (``keep_rows``:
+    the rows the state it resumes from had logged) and every save is atomic."""
+
+    def __init__(self, *args: Any, keep_rows: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keep_rows = keep_rows
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> DurableCSVWriter:
+        if self._experiment is None:
+            self._experiment = DurableCSVWriter(self.log_dir, self.keep_rows)
+        return self._experiment
+
+    def row_count(self) -> int:
+        """Rows in the file once it is saved (the durable states record it)."""
+        self.save()
+        return self.experiment.row_count
+
+
+@dataclass
+class LogContinuation:
+    """How a run's loggers take up its logs: ``run_id`` (W&B's, fixed when the run began) and,
+    resuming, the durable state's loggers' ``step`` and the CSV rows it had written."""
+
+    run_id: str | None = None
+    resuming: bool = False
+    step: int = 0
+    csv_rows: int | None = None
+
+    def options(self, target: str) -> dict[str, Any]:
+        """Constructor arguments for the logger class ``target`` names."""
+        name = target.rsplit(".", 1)[-1]
+        if name == "DurableCSVLogger" and self.resuming:
+            return {"keep_rows": self.csv_rows}
+        if name == "TensorBoardLogger" and self.resuming:
+            # events past the state resumed from are done again: hide the first process's ones
+            return {"purge_step": self.step + 1}
+        if name == "WandbLogger" and self.run_id:
+            return {"id": self.run_id, **({"resume": "allow"} if self.resuming else {})}
+        return {}
+
+
+def build_loggers(
+    cfg: DictConfig, out_dir: Path, continuation: LogContinuation | None = None
+) -> list[Logger]:
+    """Instantiate every logger under ``cfg.logger`` (a mapping name -> logger config), each
+    continuing the run's logs where ``continuation`` says."""
+    continuation = continuation or LogContinuation()
     loggers = []
     for name, node in (cfg.get("logger") or {}).items():
+        extra = continuation.options(str(node.get("_target_", "")))
         try:
-            loggers.append(instantiate(node, save_dir=str(out_dir)))
+            loggers.append(instantiate(node, save_dir=str(out_dir), **extra))
         except ImportError as error:
             raise ConfigError(
                 f"logger={name} needs a package that is not installed ({error}); install it or pick "
@@ -92,9 +194,15 @@ def log_stage(
 
 
 def close_loggers(loggers: list[Logger], success: bool) -> None:
-    """End the sequence's runs (W&B: finish the one run; others: flush)."""
+    """End the sequence's runs (W&B: finish the one run; others: flush). After a failure, a
+    logger that cannot be flushed (a full disk) must not hide the error that stopped the run."""
     for logger in loggers:
-        logger.finalize("success" if success else "failed")
+        try:
+            logger.finalize("success" if success else "failed")
+        except PbganError:
+            if success:
+                raise
+            continue
         if is_wandb(logger):
             import wandb
 

@@ -29,31 +29,14 @@ class _DropAdverts(logging.Filter):
         return "Tip: For seamless cloud logging" not in record.getMessage()
 
 
-def differences(saved: object, current: object, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two plain config trees."""
-    if isinstance(saved, dict) and isinstance(current, dict):
-        keys = sorted(set(saved) | set(current))
-        return [d for key in keys for d in differences(saved.get(key), current.get(key), f"{prefix}{key}.")]
-    return [] if saved == current else [prefix.rstrip(".")]
+def run_dir(resume: str | None, default: str) -> str:
+    """Hydra's run folder: the run being resumed (``resume=R``), else a new timestamped one."""
+    return str(Path(str(resume)).expanduser()) if resume else default
 
 
-def resume_dir(cfg: DictConfig) -> Path:
-    """The run folder to continue, after checking it was made by this same config."""
-    folder = Path(str(cfg.resume)).expanduser()
-    saved_path = folder / ".hydra" / "config.yaml"
-    if not saved_path.is_file():
-        raise PbganError(f"resume={folder}: no run there ({saved_path} is missing); pass the folder of a run")
-    saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=False)
-    current = OmegaConf.to_container(cfg, resolve=False)
-    for tree in (saved, current):
-        tree.pop("resume", None)
-    changed = differences(saved, current)
-    if changed:
-        raise PbganError(
-            f"resume={folder}: this command's config differs from the run's in {', '.join(changed)}; "
-            "resume with the same command (and overrides) that made the run"
-        )
-    return folder
+# Registered at import, before Hydra resolves hydra.run.dir (conf/config.yaml uses it).
+if not OmegaConf.has_resolver("pbgan_run_dir"):
+    OmegaConf.register_new_resolver("pbgan_run_dir", run_dir)
 
 
 def check_launcher(cfg: DictConfig) -> None:
@@ -78,8 +61,9 @@ def main(cfg: DictConfig) -> float | None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own, about torch internals
     check_launcher(cfg)
     resume = cfg.get("resume")
-    out_dir = resume_dir(cfg) if resume else Path(HydraConfig.get().runtime.output_dir)
-    results = run_sequence(cfg, out_dir, resume=bool(resume))
+    hydra_dir = Path(HydraConfig.get().runtime.output_dir)
+    out_dir = Path(str(resume)).expanduser() if resume else hydra_dir
+    results = run_sequence(cfg, out_dir, resume=bool(resume), hydra_dir=hydra_dir)
     for values in results["matrix"].values():
         final = [value for value in values[-1] if value is not None]
         return sum(final) / len(final) if final else None

@@ -26,13 +26,14 @@ from pbgan.config import validate_config
 from pbgan.distributed import is_main_process
 from pbgan.errors import ConfigError, PbganError
 from pbgan.evaluation import ContinualEvaluator, TaskEvalSet
-from pbgan.loggers import build_loggers, close_loggers, log_config, log_stage
+from pbgan.faults import fault_point
+from pbgan.loggers import LogContinuation, build_loggers, close_loggers, log_config, log_stage
 from pbgan.metrics import HIGHER_IS_BETTER, ClassifierSettings, EvaluationSuite, TaskImages
 from pbgan.modules.base import LifelongGANModule
 from pbgan.nodes import build, target_class
 from pbgan.prior import PriorState
 from pbgan.results import ContinualResults, format_matrix, format_summary
-from pbgan.store import RunStore
+from pbgan.store import ResumePoint, RunStore
 from pbgan.tasks import TaskSpec, task_specs
 from pbgan.training import TaskTraining, build_trainer
 
@@ -64,6 +65,23 @@ def check_channels(specs: list[TaskSpec], datamodules: list[pl.LightningDataModu
             f"the tasks of this sequence disagree on channels ({listing}): one generator learns them all, "
             "so set the same input_nc/output_nc in every task's data node"
         )
+
+
+def check_val_size(spec: TaskSpec, datamodule: pl.LightningDataModule, metrics: list[str]) -> None:
+    """Every metric needs val images, FID at least two (it estimates a covariance)."""
+    count = len(datamodule.val_dataloader().dataset)
+    needed = 2 if "fid" in metrics else 1
+    if count >= needed:
+        return
+    root = getattr(datamodule, "root", None)
+    where = f" ({root})" if root is not None else ""
+    fix = "add images to its val (or test) folder" + (
+        ", or drop fid from eval.metrics" if needed == 2 else ""
+    )
+    raise ConfigError(
+        f"task {spec.name}{where} has {count} validation image(s) and its metrics need at least "
+        f"{needed}: {fix}"
+    )
 
 
 def data_key(spec: TaskSpec) -> dict[str, Any]:
@@ -145,10 +163,10 @@ def standalone_parameters(nodes: dict[str, dict[str, Any]], full_ngf: int) -> in
 class SequenceRunner:
     """Learns the tasks of a sequence one after another and records the continual results."""
 
-    def __init__(self, cfg: DictConfig, out_dir: str | Path, resume: bool = False) -> None:
+    def __init__(self, cfg: DictConfig, out_dir: str | Path | RunStore, resume: bool = False) -> None:
         validate_config(cfg)
         self.cfg = cfg
-        self.store = RunStore(out_dir)
+        self.store = out_dir if isinstance(out_dir, RunStore) else RunStore(out_dir)
         self.resume = resume
         self.new_specs = task_specs(cfg)
         # init_from: the file's tasks come first, learned and frozen, without their data.
@@ -190,6 +208,7 @@ class SequenceRunner:
         new_sets = []
         for spec, datamodule in zip(self.new_specs, datamodules):
             datamodule.setup("fit")
+            check_val_size(spec, datamodule, list(cfg.eval.metrics))
             new_sets.append(
                 TaskEvalSet.from_loader(spec.name, datamodule.val_dataloader(), int(cfg.eval.num_images))
             )
@@ -215,34 +234,55 @@ class SequenceRunner:
             int(cfg.eval.probe_images),
             int(cfg.eval.sample_images),
         )
-        done = self._start_state(module, nodes, evaluator)
+        point = self._start_state(module, nodes, evaluator)
         module.to(self.eval_device)
-        self.loggers = build_loggers(cfg, self.out_dir) if self.main else []
+        self.loggers = build_loggers(cfg, self.out_dir, self._continuation(point)) if self.main else []
         log_config(self.loggers, cfg)
         training = TaskTraining(cfg, self.out_dir, self.loggers, self.eval_device)
         success = False
         try:
-            for task in range(done, len(self.specs)):
-                self._learn_task(module, task, training, evaluator, datamodules[task - self.first_new])
+            for task in range(point.done, len(self.specs)):
+                checkpoint = point.checkpoint if task == point.done else None
+                self._learn_task(
+                    module, task, training, evaluator, datamodules[task - self.first_new], checkpoint
+                )
             success = True
         finally:
             close_loggers(self.loggers, success)
         self._report(suite)
         return self.results.to_dict()
 
-    def _start_state(self, module: LifelongGANModule, nodes: dict, evaluator: ContinualEvaluator) -> int:
-        """Load the tasks learned before this run into ``module``; the number of tasks done."""
+    def _continuation(self, point: ResumePoint) -> LogContinuation:
+        """How the loggers continue the run's logs: from the state the run resumes from."""
+        info = self.store.run_info()
+        if not self.resume:
+            return LogContinuation(run_id=info.get("wandb_id"))
+        return LogContinuation(
+            run_id=info.get("wandb_id"), resuming=True, step=point.step, csv_rows=point.log_rows
+        )
+
+    def _start_state(
+        self, module: LifelongGANModule, nodes: dict, evaluator: ContinualEvaluator
+    ) -> ResumePoint:
+        """Load the tasks learned before this run into ``module``; where the run continues."""
         if self.resume:
+            payload = None
             if not self.store.lifelong_path.is_file():
                 log.info("[pbgan] resuming %s: no task was completed, starting at task 1", self.out_dir)
             else:
                 state = PriorState.read(self.store.lifelong_path, "resume")
                 state.check_resumes(self.results.tasks, nodes)
                 state.load_into(module)
-                self.results = ContinualResults.from_dict(state.payload["results"])
+                payload = state.payload
+                self.results = state.results()
                 evaluator.probe_baselines = list(state.payload["probe_baselines"])
+                if self.main:  # a kill between lifelong.pt and results.json: bring them in line
+                    self.store.write_results(self.results)
                 log.info("[pbgan] resuming %s: tasks %s are done", self.out_dir, ", ".join(state.task_names))
-                return state.num_tasks
+            done = state.num_tasks if payload is not None else 0
+            if self.main:
+                return self.store.resume_point(done, self.specs, payload)
+            return ResumePoint(done=done)
         if self.prior:
             self.prior.load_into(module)
             log.info(
@@ -250,8 +290,8 @@ class SequenceRunner:
                 self.prior.path,
                 ", ".join(module.task_names),
             )
-            return self.first_new
-        return 0
+            return ResumePoint(done=self.first_new, step=module.sequence_step)
+        return ResumePoint()
 
     def _learn_task(
         self,
@@ -260,6 +300,7 @@ class SequenceRunner:
         training: TaskTraining,
         evaluator: ContinualEvaluator,
         datamodule: pl.LightningDataModule,
+        checkpoint: Path | None,
     ) -> None:
         spec = self.specs[task]
         log.info(
@@ -272,9 +313,10 @@ class SequenceRunner:
             self.results.ratio,
             self.results.method,
         )
-        training.begin(module, spec)
+        training.begin(module, task, spec)
         self.results.record_untrained(task, evaluator.untrained(module, task))
-        seconds = training.train(module, task, spec, datamodule, self.store.checkpoint_dir(task, spec))
+        folder = self.store.checkpoint_dir(task, spec)
+        seconds = training.train(module, task, spec, datamodule, folder, checkpoint)
         rows = evaluator.stage(module, task, self.results)
         self.results.record_stage(
             module.stored_parameters(task), module.stored_bytes(task), module.bank_sizes(), seconds
@@ -283,14 +325,17 @@ class SequenceRunner:
             return
         grids = self.store.write_samples(task, spec, rows)
         self._log_stage(module, task, grids)
-        self.store.write_stage(
-            module,
-            self.results,
-            self.specs,
-            int(self.cfg.data.image_size),
-            evaluator.probe_baselines,
-            *evaluator.probe_sets(),
-        )
+        probe_inputs, probe_targets = evaluator.probe_sets()
+        extra = {
+            "probe_baselines": evaluator.probe_baselines,
+            # compacted when saved: a slice would carry the whole eval set into the file
+            "probe_inputs": probe_inputs,
+            "probe_targets": probe_targets,
+            "sequence_step": module.sequence_step,
+            "log_rows": training.csv_logger.row_count() if training.csv_logger is not None else None,
+        }
+        self.store.write_stage(module, self.results, self.specs, int(self.cfg.data.image_size), extra)
+        fault_point("stage-written")
         self.store.remove_checkpoints(task, spec)
 
     def _log_stage(self, module: LifelongGANModule, stage: int, grids: dict[str, torch.Tensor]) -> None:
@@ -343,11 +388,23 @@ class SequenceRunner:
         log.info("\n".join(lines))
 
 
-def run_sequence(cfg: DictConfig, out_dir: str | Path, resume: bool = False) -> dict[str, Any]:
+def run_sequence(
+    cfg: DictConfig, out_dir: str | Path, resume: bool = False, hydra_dir: str | Path | None = None
+) -> dict[str, Any]:
     """Learn ``cfg.task_seq`` and write results into ``out_dir``; returns results.json's content.
 
     ``resume``: ``out_dir`` holds an interrupted run of the same config; completed tasks are
-    loaded, not retrained, and the interrupted task continues from its last checkpoint.
+    loaded, not retrained, and the interrupted task continues from its newest durable state.
+    The folder is locked for the run; ``hydra_dir``: where Hydra wrote its ``.hydra`` files.
     """
-    OmegaConf.resolve(cfg)
-    return SequenceRunner(cfg, out_dir, resume).run()
+    validate_config(cfg)
+    store = RunStore(out_dir)
+    main = is_main_process()
+    if main:  # other DDP ranks share the main process's folder and lock
+        store.open(cfg, resume, Path(hydra_dir) if hydra_dir is not None else None)
+    try:
+        OmegaConf.resolve(cfg)
+        return SequenceRunner(cfg, store, resume).run()
+    finally:
+        if main:
+            store.close()

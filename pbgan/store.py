@@ -1,26 +1,65 @@
 """A run's folder: everything a run writes, each file atomically, and where it finds it again.
 
 ``results.json`` and ``results.csv`` (the continual results), ``samples/after<i>_<task>/`` (a
-grid per seen task after each stage), ``lifelong.pt`` (every frozen task, rebuilt by its nodes)
-and ``checkpoints/task<i>_<name>/last.ckpt`` (the task in training, so a killed run resumes).
+grid per seen task after each stage), ``lifelong.pt`` (every frozen task, rebuilt by its nodes),
+``checkpoints/task<i>_<name>/{last,previous}.ckpt`` (the task in training) and ``.pbgan/`` (the
+lock, the config the run began with, Hydra's files as they were then, the W&B run id).
+
+Durable states. A task goes through four: *training* (its newest checkpoint holds the epochs
+done), *trained* (the checkpoint of its last epoch), *frozen and evaluated* (in memory: both are
+recomputed from the trained checkpoint, deterministically) and *written*: ``lifelong.pt`` holds it,
+and that file is the record of what is done. It is written before results.json and results.csv,
+which are views of the results it holds (a resume writes them again from it), and a task's
+checkpoints are removed only after it. ``resume=`` continues from the newest durable state.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 
+from pbgan.checkpoints import pick_checkpoint
+from pbgan.errors import PbganError
 from pbgan.evaluation import SampleRows, save_sample_grid
-from pbgan.io import write_json, write_text
+from pbgan.io import atomic_write, remove_temp_files, write_json, write_text
 from pbgan.lifelong_file import FILE_NAME, save_lifelong_file
+from pbgan.lock import RunInUse, RunLock
 from pbgan.modules.base import LifelongGANModule
 from pbgan.results import ContinualResults, csv_text
 from pbgan.tasks import TaskSpec
 
+log = logging.getLogger(__name__)
+
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
+META = ".pbgan"
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
+
+
+def differences(saved: object, current: object, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two plain config trees."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        keys = sorted(set(saved) | set(current))
+        return [d for key in keys for d in differences(saved.get(key), current.get(key), f"{prefix}{key}.")]
+    return [] if saved == current else [prefix.rstrip(".")]
+
+
+@dataclass
+class ResumePoint:
+    """Where a resumed run continues: ``done`` tasks written, and the newest checkpoint of the
+    next task if its training had begun; what the loggers had recorded by then."""
+
+    done: int = 0
+    checkpoint: Path | None = None
+    step: int = 0  # the loggers' step of that state
+    log_rows: int | None = None  # rows of logs/csv/metrics.csv that state had written
 
 
 class RunStore:
@@ -28,18 +67,138 @@ class RunStore:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
+        self.lock = RunLock(self.folder)
 
     @property
     def lifelong_path(self) -> Path:
         return self.folder / FILE_NAME
 
+    @property
+    def meta(self) -> Path:
+        return self.folder / META
+
+    @property
+    def config_path(self) -> Path:
+        return self.meta / "config.yaml"
+
+    # -- beginning a session ----------------------------------------------------------------------
+    def open(self, cfg: DictConfig, resume: bool, hydra_dir: Path | None = None) -> None:
+        """Lock the folder for this process, then check (resume) or record (new run) its config,
+        and remove the temp files of a process that was killed while writing.
+
+        Before the lock is held and the config accepted nothing in the folder changes, except
+        Hydra's own ``.hydra/`` files when Hydra runs in this folder: those are put back."""
+        if resume and not (self.config_path.is_file() or (self.folder / ".hydra" / "config.yaml").is_file()):
+            raise PbganError(
+                f"resume={self.folder}: no run there ({self.config_path} is missing); "
+                "pass the folder of a run"
+            )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        same_folder = hydra_dir is not None and hydra_dir.resolve() == self.folder.resolve()
+        try:
+            self.lock.acquire()
+        except RunInUse:
+            if same_folder:  # Hydra has just written over the running run's .hydra files
+                self._restore_hydra_files()
+            raise
+        try:
+            if resume:
+                self._check_config(cfg, hydra_dir)
+            else:
+                self._begin(cfg, hydra_dir)
+            for path in remove_temp_files(self.folder):
+                log.info("[pbgan] removed %s, left by a process that was killed while writing it", path)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def close(self) -> None:
+        self.lock.release()
+
+    def has_progress(self) -> bool:
+        """Whether anything learned is stored here (a frozen task or a checkpoint)."""
+        return self.lifelong_path.is_file() or any((self.folder / "checkpoints").glob("*/*.ckpt"))
+
+    def _begin(self, cfg: DictConfig, hydra_dir: Path | None) -> None:
+        if self.has_progress():
+            raise PbganError(
+                f"{self.folder} holds a run already: continue it with resume={self.folder}, "
+                "or give this run another folder"
+            )
+        # Hydra's files as they are now (the command that made the run): a resume that runs Hydra
+        # in this folder overwrites them, and they are put back from here.
+        if hydra_dir is not None:
+            for name in HYDRA_FILES:
+                source = hydra_dir / ".hydra" / name
+                if source.is_file():
+                    write_text(self.meta / "hydra" / name, source.read_text())
+        write_json(self.meta / "run.json", {"wandb_id": secrets.token_hex(4)})
+        write_text(self.config_path, OmegaConf.to_yaml(cfg))
+
+    def _check_config(self, cfg: DictConfig, hydra_dir: Path | None) -> None:
+        saved_path = self.config_path
+        if not saved_path.is_file():  # a run from before pbgan kept its own copy
+            saved_path = self.folder / ".hydra" / "config.yaml"
+        if hydra_dir is not None and hydra_dir.resolve() == self.folder.resolve():
+            self._restore_hydra_files()  # Hydra wrote this command's over them
+        saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=False)
+        current = OmegaConf.to_container(cfg, resolve=False)
+        for tree in (saved, current):
+            tree.pop("resume", None)
+        changed = differences(saved, current)
+        if changed:
+            raise PbganError(
+                f"resume={self.folder}: this command's config differs from the run's in "
+                f"{', '.join(changed)}; resume with the same command (and overrides) that made the run"
+            )
+
+    def _restore_hydra_files(self) -> None:
+        for name in HYDRA_FILES:
+            copy = self.meta / "hydra" / name
+            if copy.is_file():
+                write_text(self.folder / ".hydra" / name, copy.read_text())
+
+    def run_info(self) -> dict[str, Any]:
+        """What the run recorded when it began (``wandb_id``)."""
+        import json
+
+        path = self.meta / "run.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    # -- resuming ---------------------------------------------------------------------------------
     def checkpoint_dir(self, task: int, spec: TaskSpec) -> Path:
         return self.folder / "checkpoints" / f"task{task + 1}_{spec.name}"
 
+    def resume_point(self, done: int, specs: list[TaskSpec], payload: dict[str, Any] | None) -> ResumePoint:
+        """The newest durable state, given the ``done`` tasks ``lifelong.pt`` holds (``payload``).
+
+        Checkpoints of tasks the file holds are leftovers of a kill after it was written: removed."""
+        point = ResumePoint(done=done)
+        if payload is not None:
+            point.step = int(payload.get("sequence_step", 0))
+            point.log_rows = payload.get("log_rows")
+        for task in range(min(done, len(specs))):
+            if self.checkpoint_dir(task, specs[task]).exists():
+                self.remove_checkpoints(task, specs[task])
+        if done < len(specs):
+            point.checkpoint = pick_checkpoint(self.checkpoint_dir(done, specs[done]))
+        if point.checkpoint is not None:
+            state = torch.load(point.checkpoint, map_location="cpu", weights_only=True, mmap=True)
+            point.step = int(state.get("pbgan", {}).get("sequence_step", point.step))
+            resume_state = next(
+                (value for key, value in state.get("callbacks", {}).items() if "ResumeState" in key), {}
+            )
+            point.log_rows = resume_state.get("log_rows", point.log_rows)
+        return point
+
     def remove_checkpoints(self, task: int, spec: TaskSpec) -> None:
         """A task's checkpoints, once the lifelong file holds it frozen."""
-        shutil.rmtree(self.checkpoint_dir(task, spec), ignore_errors=True)
+        folder = self.checkpoint_dir(task, spec)
+        shutil.rmtree(folder, ignore_errors=True)
+        if folder.parent.is_dir() and not any(folder.parent.iterdir()):
+            folder.parent.rmdir()
 
+    # -- a stage's files --------------------------------------------------------------------------
     def write_samples(self, stage: int, spec: TaskSpec, rows: list[SampleRows]) -> dict[str, torch.Tensor]:
         """One grid per task (input | output | target rows) after learning task ``stage``; returns
         the grids by their loggers' names."""
@@ -51,34 +210,35 @@ class RunStore:
             for row in rows
         }
 
+    def write_results(self, results: ContinualResults | dict[str, Any]) -> None:
+        """results.json and results.csv: views of the results ``lifelong.pt`` holds."""
+        if isinstance(results, dict):
+            results = ContinualResults.from_dict(results)
+        write_json(self.folder / RESULTS_JSON, results.to_dict())
+        write_text(self.folder / RESULTS_CSV, csv_text(results.tidy_rows()))
+
     def write_stage(
         self,
         module: LifelongGANModule,
         results: ContinualResults,
         specs: list[TaskSpec],
         image_size: int,
-        probe_baselines: list[torch.Tensor],
-        probe_inputs: list[torch.Tensor | None],
-        probe_targets: list[torch.Tensor | None],
+        extra: dict[str, Any],
     ) -> None:
-        """results.json, results.csv and the lifelong model file after a stage.
+        """The lifelong model file after a stage (the durable record that the task is done), then
+        results.json and results.csv.
 
-        The file keeps each task's probe images with their outputs, so a later run that extends
-        it (init_from) can check every old task without the old data."""
-        content = results.to_dict()
-        write_json(self.folder / RESULTS_JSON, content)
-        write_text(self.folder / RESULTS_CSV, csv_text(results.tidy_rows()))
+        The file keeps each task's probe images with their outputs (``extra``), so a later run
+        that extends it (init_from) can check every old task without the old data."""
         save_lifelong_file(
             self.lifelong_path,
             module,
             [spec.describe() for spec in specs],
-            content,
+            results.to_dict(),
             image_size,
-            extra={
-                "probe_baselines": probe_baselines,
-                # compacted when saved: a slice would carry the whole eval set into the file
-                "probe_inputs": probe_inputs,
-                "probe_targets": probe_targets,
-                "sequence_step": module.sequence_step,
-            },
+            extra,
         )
+        self.write_results(results)
+
+
+__all__ = ["RESULTS_CSV", "RESULTS_JSON", "ResumePoint", "RunStore", "atomic_write", "differences"]

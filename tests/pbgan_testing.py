@@ -4,8 +4,10 @@ Named uniquely because some installed packages ship a top-level ``tests`` packag
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -14,8 +16,11 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-# Trained domain classifiers go to a private cache, never the user's ~/.cache/pbgan.
-os.environ.setdefault("PBGAN_CACHE_DIR", tempfile.mkdtemp(prefix="pbgan-test-cache-"))
+# Trained domain classifiers go to a private cache, never the user's ~/.cache/pbgan; removed
+# when the test session ends.
+if "PBGAN_CACHE_DIR" not in os.environ:
+    os.environ["PBGAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="pbgan-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["PBGAN_CACHE_DIR"], ignore_errors=True)
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -184,3 +185,56 @@ def test_a_lightning_checkpoint_rebuilds_its_module(tmp_path: Path) -> None:
     assert torch.equal(rebuilt.translate(inputs, 0), module.translate(inputs, 0))
     # the open task may run its combinations as mixed outputs: the same map, summed in another order
     torch.testing.assert_close(rebuilt.translate(inputs, 1), module.translate(inputs, 1), rtol=0, atol=1e-5)
+
+
+def test_outputs_that_are_files_are_refused_not_overwritten(pix2pix_file: Path, tmp_path: Path) -> None:
+    existing = tmp_path / "taken.png"
+    existing.write_bytes(b"keep me")
+    inputs = image_folder(tmp_path / "in", 1)
+    with pytest.raises(PbganError, match=r"--output .*taken.png is a file: name a folder"):
+        generate(pix2pix_file, "1", inputs, existing)
+    with pytest.raises(PbganError, match=r"--out .*taken.png is a file: name a folder"):
+        export_task(pix2pix_file, "1", existing, formats=("torchscript",))
+    assert existing.read_bytes() == b"keep me"
+
+
+def test_an_image_size_the_network_cannot_take_names_the_option(pix2pix_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(PbganError, match=r"--image-size 50 does not fit this model: .*multiple of"):
+        export_task(pix2pix_file, "1", tmp_path / "out", formats=("torchscript",), image_size=50)
+    with pytest.raises(PbganError, match=r"--image-size 50 does not fit this model"):
+        generate(pix2pix_file, "1", image_folder(tmp_path / "in", 1), tmp_path / "out", image_size=50)
+    result = subprocess.run(
+        [sys.executable, "-m", "pbgan.export", str(pix2pix_file), "--task", "1", "--image-size", "50"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: --image-size 50 does not fit this model")
+
+
+def test_inputs_sharing_a_stem_keep_distinct_outputs(pix2pix_file: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.new("RGB", (32, 32), (255, 0, 0)).save(inputs / "x.jpg")
+    Image.new("RGB", (32, 32), (0, 0, 255)).save(inputs / "x.jpeg")
+    Image.new("RGB", (32, 32), (0, 255, 0)).save(inputs / "y.png")
+    written = generate(pix2pix_file, "1", inputs, tmp_path / "out")
+    assert sorted(p.name for p in written) == ["x.jpeg.png", "x.jpg.png", "y.png"]
+    assert len({p.read_bytes() for p in written}) == 3
+
+
+def test_a_16_bit_image_is_read_with_its_range_not_as_white(tmp_path: Path) -> None:
+    from datamodules.images import read_image
+    from pbgan.generate import load_image
+
+    ramp = (np.arange(32 * 32).reshape(32, 32) * 64).astype(np.uint16)  # 0 .. 65472
+    path = tmp_path / "deep.png"
+    Image.fromarray(ramp).save(path)
+    with Image.open(path) as image:
+        assert image.mode.startswith("I")
+    pixels = np.asarray(read_image(path)).astype(int)
+    assert pixels.min() == 0 and pixels.max() == 255
+    assert np.abs(pixels - ramp / 257).max() <= 0.5 + 1e-9
+    tensor = load_image(path, 1, 32)
+    assert -1.0 <= float(tensor.min()) < -0.9 and 0.9 < float(tensor.max()) <= 1.0

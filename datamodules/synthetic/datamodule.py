@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
-import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from datamodules import DIRECTIONS
+from datamodules.sampling import EpochShuffle
 from datamodules.synthetic import api
 from pbgan.errors import ConfigError
 
@@ -68,12 +68,10 @@ class SyntheticDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
-        generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(
             self._train,
             batch_size=self.batch_size,
-            shuffle=True,
-            generator=generator,
+            sampler=EpochShuffle(len(self._train), self.seed),
             num_workers=self.num_workers,
         )
 

@@ -113,9 +113,10 @@ class PiggybackConv(TaskConv):
 
     def rebuild_derived(self) -> None:
         super().rebuild_derived()
-        frozen = self.unconstrained[: self.frozen]
-        self.bank = torch.cat([self.filter_major(u.detach()) for u in frozen])
-        if self.transposed:
+        frozen = [self.filter_major(u.detach()) for u in self.unconstrained[: self.frozen]]
+        # Nothing frozen yet (a checkpoint of the first task): the bank is still empty.
+        self.bank = torch.cat(frozen) if frozen else self.bank.new_empty(0, self.filter_size)
+        if self.transposed and frozen:
             k = self.kernel_size
             self.bank_t = self.bank.view(-1, self.in_channels, k, k).transpose(0, 1).contiguous()
 

@@ -19,9 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from pbgan.errors import PbganError
+from pbgan.faults import fault_point
 from pbgan.io import atomic_write
 
-CLASSIFIER_VERSION = 1  # bump when the network or its training changes: old caches are ignored
+# Bump when the network or its training changes: old caches are ignored (2: train images in
+# EpochShuffle order).
+CLASSIFIER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ def train_classifier(
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     model.train()
     for _ in range(settings.epochs):
+        fault_point("classifier-epoch")
         order = torch.randperm(images.shape[0], generator=generator)
         for start in range(0, images.shape[0], settings.batch_size):
             batch = order[start : start + settings.batch_size]

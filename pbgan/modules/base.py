@@ -15,6 +15,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from pbgan.errors import ConfigError
+from pbgan.faults import fault_point
 from pbgan.lifelong.network import LifelongNet
 from pbgan.lifelong.plugin import TrainingPlugin
 
@@ -337,6 +338,7 @@ class LifelongGANModule(pl.LightningModule):
         for scheduler in self.lr_schedulers():
             scheduler.step()
         self.sequence_step += 1
+        fault_point("train-batch")
 
     def log_losses(self, losses: dict[str, torch.Tensor], batch_size: int) -> None:
         self.log_dict(

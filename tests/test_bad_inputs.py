@@ -1,0 +1,68 @@
+"""Bad options and data are refused before any work, in one line naming the option or file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pbgan_testing import TINY, compose_config
+from PIL import Image
+
+from datamodules.folders import AlignedDataModule
+from pbgan.config import validate_config
+from pbgan.errors import ConfigError
+from pbgan.sequence import check_val_size, task_specs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("seed=abc", r"seed='abc' must be a whole number"),
+        ("seed=1.5", r"seed=1.5 must be a whole number"),
+        ("trainer.max_epochs=0", r"trainer.max_epochs=0 trains nothing: use at least 1"),
+        ("+trainer.max_steps=1", r"trainer.max_steps=1 trains no batch"),
+        ("model.generator.ngf=0", r"model.generator.ngf=0 must be a whole number of at least 1"),
+        ("model.discriminator.ndf=-2", r"model.discriminator.ndf=-2 must be a whole number of at least 1"),
+    ],
+)
+def test_impossible_options_are_named(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        validate_config(compose_config([override]))
+
+
+def test_a_bad_option_on_the_command_line_is_one_line_without_a_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pbgan.run", *TINY, "seed=abc", f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: seed='abc' must be a whole number, for example seed=0"
+    ]
+    assert not (tmp_path / "run" / "lifelong.pt").exists()
+
+
+def test_a_val_folder_too_small_for_fid_names_the_task_and_the_fix(tmp_path: Path) -> None:
+    root = tmp_path / "tiny_pairs"
+    for split, count in (("train", 3), ("val", 1)):
+        (root / split).mkdir(parents=True)
+        for i in range(count):
+            pixels = np.full((32, 64, 3), 40 * i, dtype=np.uint8)
+            Image.fromarray(pixels).save(root / split / f"{i}.png")
+    datamodule = AlignedDataModule(str(root), crop_size=32, load_size=32, batch_size=2)
+    datamodule.setup("fit")
+    spec = task_specs(compose_config())[0]
+    with pytest.raises(
+        ConfigError, match=r"has 1 validation image\(s\) and its metrics need at least 2: .*drop fid"
+    ):
+        check_val_size(spec, datamodule, ["l1", "fid"])
+    check_val_size(spec, datamodule, ["l1"])  # one image is enough without FID

@@ -1,0 +1,228 @@
+"""Fault injection: a run killed (SIGKILL) or stopped by a full disk at any moment resumes to the
+uninterrupted run, bit for bit: the same results.json metrics, every tensor of lifelong.pt and
+the same CSV log, with no temp file, lock holder or checkpoint left behind.
+
+``PBGAN_FAULT`` (see :mod:`pbgan.faults`) picks the moment exactly, so each window between two
+durable states is hit every time. A two-task run at tiny sizes with two epochs per task (two
+batches each, so four training batches and two checkpoints per task).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from pbgan_testing import TINY
+
+from pbgan.lifelong_file import load_lifelong_file
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = [
+    *TINY,
+    "task_seq=synth_paired2",
+    "trainer.max_epochs=2",
+    "logger=csv",
+]
+# Recorded per process, not results: wall time, whether the classifier came from the cache.
+UNTIMED = {"task_seconds", "cached"}
+
+
+def pbgan_run(
+    *extra: str, fault: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **(env or {})}
+    environment.pop("PBGAN_FAULT", None)
+    if fault:
+        environment["PBGAN_FAULT"] = fault
+    return subprocess.run(
+        [sys.executable, "-m", "pbgan.run", *RUN, *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=environment,
+    )
+
+
+def without_time(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: without_time(item) for key, item in value.items() if key not in UNTIMED}
+    if isinstance(value, list):
+        return [without_time(item) for item in value]
+    return value
+
+
+def assert_equal_tree(a: Any, b: Any, where: str = "") -> None:
+    """Equal values, tensors bit for bit (dtype and shape included)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape, where
+        assert torch.equal(a, b), f"tensor {where} differs"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), f"{where}: keys {sorted(a)} vs {sorted(b)}"
+        for key in a:
+            assert_equal_tree(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_equal_tree(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    """``run`` finished as ``reference`` did: metrics, every saved tensor, the CSV log; clean."""
+    ours = json.loads((run / "results.json").read_text())
+    theirs = json.loads((reference / "results.json").read_text())
+    assert_equal_tree(without_time(ours), without_time(theirs), "results.json")
+    assert (run / "results.csv").read_text() == (reference / "results.csv").read_text()
+    model, ref_model = load_lifelong_file(run / "lifelong.pt"), load_lifelong_file(reference / "lifelong.pt")
+    assert_equal_tree(without_time(model), without_time(ref_model), "lifelong.pt")
+    log, ref_log = (folder / "logs" / "csv" / "metrics.csv" for folder in (run, reference))
+    assert log.read_text() == ref_log.read_text(), "the CSV log differs from the uninterrupted run's"
+    assert not (run / "checkpoints").exists()
+    assert not [p for p in run.rglob("*.tmp")], "temp files were left behind"
+    assert (run / ".pbgan" / "lock").read_text() == ""  # released, no holder recorded
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("crash") / "reference"
+    done = pbgan_run(f"hydra.run.dir={folder}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder
+
+
+def crash_and_resume(
+    folder: Path, fault: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    crashed = pbgan_run(f"hydra.run.dir={folder}", fault=fault, env=env)
+    if fault.endswith(":enospc"):
+        assert crashed.returncode == 2, crashed.stderr[-3000:]
+        assert "Traceback" not in crashed.stderr, crashed.stderr[-3000:]
+        message = [line for line in crashed.stderr.splitlines() if line.startswith("error:")]
+        assert len(message) == 1 and message[0].startswith("error: could not write "), crashed.stderr[-3000:]
+        assert "No space left on device" in message[0] and message == crashed.stderr.strip().splitlines()[-1:]
+    else:
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-3000:]
+    resumed = pbgan_run(f"resume={folder}", env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return resumed
+
+
+# One fault per window between durable states runs in CI; the rest are marked slow.
+FAST = [
+    "train-batch@3",  # mid-epoch 2 of task 1
+    "train-end@2",  # task 2 trained (last checkpoint written), not frozen
+    "evaluation@2",  # evaluating after task 1
+    "written:lifelong.pt@1",  # the new lifelong.pt complete in its temp file, not in place
+    "renamed:lifelong.pt@1",  # lifelong.pt in place, results.json not yet
+    "write:last.ckpt@3:enospc",  # full disk while checkpointing task 2
+]
+SLOW = [
+    "train-batch@7",
+    "train-end@1",
+    "evaluation@3",
+    "write:lifelong.pt@2",
+    "renamed:lifelong.pt@2",
+    "stage-written@1",
+    "write:last.ckpt@2",
+    "written:last.ckpt@3",
+    "renamed:last.ckpt@4",
+    "write:metrics.csv@2",
+    "written:results.json@1",
+    "renamed:results.csv@2",
+    "write:lifelong.pt@1:enospc",
+    "write:results.json@2:enospc",
+    "write:metrics.csv@3:enospc",
+    "write:task1_labels2street.png@2:enospc",
+]
+
+
+@pytest.mark.parametrize("fault", FAST + [pytest.param(f, marks=pytest.mark.slow) for f in SLOW])
+def test_crash_at_any_moment_resumes_to_the_uninterrupted_run(
+    fault: str, reference: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    resumed = crash_and_resume(run, fault)
+    if not fault.endswith(":enospc"):
+        assert "which is gone: taking it over" in resumed.stdout
+    assert_same_run(run, reference)
+
+
+@pytest.mark.slow
+def test_killed_while_the_classifier_trains(reference: Path, tmp_path: Path) -> None:
+    cache = {"PBGAN_CACHE_DIR": str(tmp_path / "cache")}  # cold: the classifier must be trained
+    crash_and_resume(tmp_path / "run", "classifier-epoch@1", env=cache)
+    assert_same_run(tmp_path / "run", reference)
+
+
+def test_a_damaged_checkpoint_is_set_aside_and_the_previous_one_used(reference: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    crashed = pbgan_run(f"hydra.run.dir={run}", fault="renamed:last.ckpt@4")  # task 2's last epoch saved
+    assert crashed.returncode == -signal.SIGKILL
+    last = run / "checkpoints" / "task2_map2aerial" / "last.ckpt"
+    assert (last.parent / "previous.ckpt").is_file()
+    data = bytearray(last.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = os.urandom(4096)
+    last.write_bytes(bytes(data))
+    resumed = pbgan_run(f"resume={run}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    output = resumed.stdout + resumed.stderr
+    warning = [line for line in output.splitlines() if "last.ckpt is damaged" in line]
+    assert len(warning) == 1 and warning[0].startswith("warning: ") and "fails its checksum" in warning[0]
+    assert "previous.ckpt instead" in output
+    assert (last.parent.parent.parent / "checkpoints").exists() is False  # task 2 finished
+    assert_same_run(run, reference)
+
+
+def test_a_second_process_in_the_same_folder_is_refused(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "pbgan.run", *RUN, "trainer.max_epochs=400", f"hydra.run.dir={run}"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        lock = run / ".pbgan" / "lock"
+        deadline = time.monotonic() + 600
+        while not (lock.is_file() and lock.read_text()) and time.monotonic() < deadline:
+            assert first.poll() is None, "the first run ended early"
+            time.sleep(0.1)
+        second = pbgan_run(f"hydra.run.dir={run}")
+        assert first.poll() is None, "the first run must still be going for this test to mean anything"
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 2
+    assert f"is in use by PID {first.pid} on host" in second.stderr
+    assert "Traceback" not in second.stderr
+
+
+def test_resumed_loggers_continue_the_same_runs(tmp_path: Path) -> None:
+    """W&B resumes the run id fixed when the run began; TensorBoard writes on in its one folder;
+    the CSV log is continued, not deleted."""
+    run = tmp_path / "run"
+    loggers = ("logger=many", "logger.wandb.name=crash")
+    crashed = pbgan_run(f"hydra.run.dir={run}", *loggers, fault="train-batch@6")
+    assert crashed.returncode == -signal.SIGKILL
+    rows_before = (run / "logs" / "csv" / "metrics.csv").read_text().splitlines()
+    resumed = pbgan_run(f"resume={run}", *loggers)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    run_id = json.loads((run / ".pbgan" / "run.json").read_text())["wandb_id"]
+    wandb_runs = sorted(p.name for p in (run / "wandb").glob("offline-run-*"))
+    assert len(wandb_runs) == 2 and all(name.endswith(f"-{run_id}") for name in wandb_runs)
+    assert {p.name for p in (run / "logs").iterdir()} == {"csv", "tensorboard"}  # no version_1
+    assert len(list((run / "logs" / "tensorboard").glob("events.out.tfevents.*"))) >= 2  # both processes
+    rows_after = (run / "logs" / "csv" / "metrics.csv").read_text().splitlines()
+    kept = [row for row in rows_before[1:] if row in rows_after]
+    assert len(kept) >= 2, "the rows logged before the kill are gone"
