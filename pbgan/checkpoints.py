@@ -61,9 +61,10 @@ class DurableCheckpointIO(TorchCheckpointIO):
         return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
 
 
-def pick_checkpoint(folder: Path) -> Path | None:
+def pick_checkpoint(folder: Path, set_aside: bool = True) -> Path | None:
     """The newest intact checkpoint in a task's folder (``last.ckpt``, else ``previous.ckpt``);
-    ``None`` where there is none. Damaged ones are renamed ``*.damaged`` and named in a warning."""
+    ``None`` where there is none. Damaged ones are renamed ``*.damaged`` and named in a warning
+    (``set_aside=False``, the other DDP ranks: only skipped, the main process renames them)."""
     damaged = []
     for name in (LAST, PREVIOUS):
         path = folder / name
@@ -72,6 +73,8 @@ def pick_checkpoint(folder: Path) -> Path | None:
         try:
             verify_archive(path)
         except DamagedFile as error:
+            if not set_aside:
+                continue
             aside = path.with_name(path.name + ".damaged")
             os.replace(path, aside)
             log.warning("warning: %s; set aside as %s", error, aside.name)

@@ -280,9 +280,7 @@ class SequenceRunner:
                     self.store.write_results(self.results)
                 log.info("[pbgan] resuming %s: tasks %s are done", self.out_dir, ", ".join(state.task_names))
             done = state.num_tasks if payload is not None else 0
-            if self.main:
-                return self.store.resume_point(done, self.specs, payload)
-            return ResumePoint(done=done)
+            return self.store.resume_point(done, self.specs, payload, main=self.main)
         if self.prior:
             self.prior.load_into(module)
             log.info(

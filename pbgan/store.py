@@ -169,19 +169,22 @@ class RunStore:
     def checkpoint_dir(self, task: int, spec: TaskSpec) -> Path:
         return self.folder / "checkpoints" / f"task{task + 1}_{spec.name}"
 
-    def resume_point(self, done: int, specs: list[TaskSpec], payload: dict[str, Any] | None) -> ResumePoint:
+    def resume_point(
+        self, done: int, specs: list[TaskSpec], payload: dict[str, Any] | None, main: bool = True
+    ) -> ResumePoint:
         """The newest durable state, given the ``done`` tasks ``lifelong.pt`` holds (``payload``).
 
-        Checkpoints of tasks the file holds are leftovers of a kill after it was written: removed."""
+        Checkpoints of tasks the file holds are leftovers of a kill after it was written: the
+        main process removes them (``main``: it also sets damaged checkpoints aside)."""
         point = ResumePoint(done=done)
         if payload is not None:
             point.step = int(payload.get("sequence_step", 0))
             point.log_rows = payload.get("log_rows")
-        for task in range(min(done, len(specs))):
+        for task in range(min(done, len(specs)) if main else 0):
             if self.checkpoint_dir(task, specs[task]).exists():
                 self.remove_checkpoints(task, specs[task])
         if done < len(specs):
-            point.checkpoint = pick_checkpoint(self.checkpoint_dir(done, specs[done]))
+            point.checkpoint = pick_checkpoint(self.checkpoint_dir(done, specs[done]), set_aside=main)
         if point.checkpoint is not None:
             state = torch.load(point.checkpoint, map_location="cpu", weights_only=True, mmap=True)
             point.step = int(state.get("pbgan", {}).get("sequence_step", point.step))

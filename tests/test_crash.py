@@ -31,8 +31,9 @@ RUN = [
     "trainer.max_epochs=2",
     "logger=csv",
 ]
-# Recorded per process, not results: wall time, whether the classifier came from the cache.
-UNTIMED = {"task_seconds", "cached"}
+# Recorded per process, not results: wall time, whether the classifier came from the cache and
+# where the cache is.
+UNTIMED = {"task_seconds", "cached", "path"}
 
 
 def pbgan_run(
@@ -226,3 +227,10 @@ def test_resumed_loggers_continue_the_same_runs(tmp_path: Path) -> None:
     rows_after = (run / "logs" / "csv" / "metrics.csv").read_text().splitlines()
     kept = [row for row in rows_before[1:] if row in rows_after]
     assert len(kept) >= 2, "the rows logged before the kill are gone"
+
+
+def test_run_files_follow_the_umask(reference: Path) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("results.json", "results.csv", "lifelong.pt", "logs/csv/metrics.csv", ".pbgan/config.yaml"):
+        assert (reference / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
