@@ -15,6 +15,7 @@ checkpoints are removed only after it. ``resume=`` continues from the newest dur
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import shutil
@@ -160,8 +161,6 @@ class RunStore:
 
     def run_info(self) -> dict[str, Any]:
         """What the run recorded when it began (``wandb_id``)."""
-        import json
-
         path = self.meta / "run.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
