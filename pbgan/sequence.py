@@ -265,31 +265,30 @@ class SequenceRunner:
         self, module: LifelongGANModule, nodes: dict, evaluator: ContinualEvaluator
     ) -> ResumePoint:
         """Load the tasks learned before this run into ``module``; where the run continues."""
-        if self.resume:
-            payload = None
-            if not self.store.lifelong_path.is_file():
-                log.info("[pbgan] resuming %s: no task was completed, starting at task 1", self.out_dir)
-            else:
-                state = PriorState.read(self.store.lifelong_path, "resume")
-                state.check_resumes(self.results.tasks, nodes)
-                state.load_into(module)
-                payload = state.payload
-                self.results = state.results()
-                evaluator.probe_baselines = list(state.payload["probe_baselines"])
-                if self.main:  # a kill between lifelong.pt and results.json: bring them in line
-                    self.store.write_results(self.results)
-                log.info("[pbgan] resuming %s: tasks %s are done", self.out_dir, ", ".join(state.task_names))
-            done = state.num_tasks if payload is not None else 0
-            return self.store.resume_point(done, self.specs, payload, main=self.main)
-        if self.prior:
+        payload, done = None, 0
+        if self.resume and self.store.lifelong_path.is_file():
+            state = PriorState.read(self.store.lifelong_path, "resume")
+            state.check_resumes(self.results.tasks, nodes)
+            state.load_into(module)
+            payload, done = state.payload, state.num_tasks
+            self.results = state.results()
+            evaluator.probe_baselines = list(state.payload["probe_baselines"])
+            if self.main:  # a kill between lifelong.pt and results.json: bring them in line
+                self.store.write_results(self.results)
+            log.info("[pbgan] resuming %s: tasks %s are done", self.out_dir, ", ".join(state.task_names))
+        elif self.prior:  # extending (an extending run resumed before its first new task too)
             self.prior.load_into(module)
+            done = self.first_new
             log.info(
                 "[pbgan] extending %s: tasks %s are kept frozen; new tasks follow",
                 self.prior.path,
                 ", ".join(module.task_names),
             )
-            return ResumePoint(done=self.first_new, step=module.sequence_step)
-        return ResumePoint()
+        elif self.resume:
+            log.info("[pbgan] resuming %s: no task was completed, starting at task 1", self.out_dir)
+        if not self.resume:
+            return ResumePoint(done=done, step=module.sequence_step)
+        return self.store.resume_point(done, self.specs, payload, main=self.main, step=module.sequence_step)
 
     def _learn_task(
         self,

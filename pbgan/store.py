@@ -169,13 +169,18 @@ class RunStore:
         return self.folder / "checkpoints" / f"task{task + 1}_{spec.name}"
 
     def resume_point(
-        self, done: int, specs: list[TaskSpec], payload: dict[str, Any] | None, main: bool = True
+        self,
+        done: int,
+        specs: list[TaskSpec],
+        payload: dict[str, Any] | None,
+        main: bool = True,
+        step: int = 0,
     ) -> ResumePoint:
         """The newest durable state, given the ``done`` tasks ``lifelong.pt`` holds (``payload``).
 
         Checkpoints of tasks the file holds are leftovers of a kill after it was written: the
         main process removes them (``main``: it also sets damaged checkpoints aside)."""
-        point = ResumePoint(done=done)
+        point = ResumePoint(done=done, step=step)  # ``step``: the loggers' step of the loaded tasks
         if payload is not None:
             point.step = int(payload.get("sequence_step", 0))
             point.log_rows = payload.get("log_rows")

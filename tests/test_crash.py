@@ -37,14 +37,14 @@ UNTIMED = {"task_seconds", "cached", "path"}
 
 
 def pbgan_run(
-    *extra: str, fault: str | None = None, env: dict[str, str] | None = None
+    *extra: str, fault: str | None = None, env: dict[str, str] | None = None, base: list[str] = RUN
 ) -> subprocess.CompletedProcess:
     environment = {**os.environ, **(env or {})}
     environment.pop("PBGAN_FAULT", None)
     if fault:
         environment["PBGAN_FAULT"] = fault
     return subprocess.run(
-        [sys.executable, "-m", "pbgan.run", *RUN, *extra],
+        [sys.executable, "-m", "pbgan.run", *base, *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -234,3 +234,26 @@ def test_run_files_follow_the_umask(reference: Path) -> None:
     os.umask(mask)
     for name in ("results.json", "results.csv", "lifelong.pt", "logs/csv/metrics.csv", ".pbgan/config.yaml"):
         assert (reference / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+@pytest.mark.slow
+def test_an_extending_run_killed_before_its_first_new_task_is_written(
+    reference: Path, tmp_path: Path
+) -> None:
+    """init_from: the resumed run loads the file's tasks again and continues the new task."""
+    extend = [
+        *[option for option in RUN if not option.startswith("task_seq=")],
+        "task_seq=synth_paired4",
+        "~task_seq.tasks.labels2street",
+        "~task_seq.tasks.map2aerial",
+        f"init_from={reference / 'lifelong.pt'}",
+    ]
+    clean = pbgan_run(f"hydra.run.dir={tmp_path / 'clean'}", base=extend)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    run = tmp_path / "run"
+    crashed = pbgan_run(f"hydra.run.dir={run}", fault="train-batch@3", base=extend)
+    assert crashed.returncode == -signal.SIGKILL
+    resumed = pbgan_run(f"resume={run}", base=extend)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "continuing task 3 from" in resumed.stdout
+    assert_same_run(run, tmp_path / "clean")
