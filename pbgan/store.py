@@ -189,6 +189,8 @@ class RunStore:
                 self.remove_checkpoints(task, specs[task])
         if done < len(specs):
             point.checkpoint = pick_checkpoint(self.checkpoint_dir(done, specs[done]), set_aside=main)
+        if payload is None and point.checkpoint is None:
+            point.log_rows = 0  # no durable state: what the logs hold is all done again
         if point.checkpoint is not None:
             state = torch.load(point.checkpoint, map_location="cpu", weights_only=True, mmap=True)
             point.step = int(state.get("pbgan", {}).get("sequence_step", point.step))

@@ -128,6 +128,8 @@ FAST = [
     "write:last.ckpt@3:enospc",  # full disk while checkpointing task 2
 ]
 SLOW = [
+    "train-batch@1",  # before any checkpoint
+    "written:last.ckpt@1",  # the log saved for the first checkpoint, the checkpoint not in place
     "train-batch@7",
     "train-end@1",
     "evaluation@3",
