@@ -12,6 +12,7 @@ checks every record, so a damaged model file or checkpoint is named before anyth
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -39,8 +40,10 @@ class DamagedFile(PbganError):
         self.reason = reason
 
 
+@functools.cache
 def _file_mode() -> int:
-    """The mode a plain ``open(..., "w")`` would give: 0666 less the process's umask."""
+    """The mode a plain ``open(..., "w")`` would give: 0666 less the process's umask (read once:
+    reading it means setting it, which other threads' files must not see more than once)."""
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
@@ -83,7 +86,6 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         fault_point(f"write:{path.name}")
         write(tmp)
         with open(tmp, "rb+") as handle:
-            handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, _file_mode())  # mkstemp makes 0600; the user's umask decides
         fault_point(f"written:{path.name}")

@@ -45,9 +45,9 @@ class RunLock:
                 f"{self.folder} is in use by {holder}: wait for it to finish (or stop it), "
                 "or give this run another folder"
             ) from None
-        previous = self._holder(fd, default="")
+        previous = self._holder(fd, default="")  # cleared on release: only a dead process leaves one
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        if previous and not self._is_me(fd):
+        if previous:
             log.info("[pbgan] %s was left locked by %s, which is gone: taking it over", self.folder, previous)
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
@@ -68,18 +68,8 @@ class RunLock:
             return default
         return f"PID {info['pid']} on host {info.get('host', '?')} (since {info.get('since', '?')})"
 
-    def _is_me(self, fd: int) -> bool:
-        info = self._read(fd)
-        return info.get("pid") == os.getpid() and info.get("host") == socket.gethostname()
-
     def release(self) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)  # a clean exit leaves no holder to take over from
             os.close(self._fd)  # closing the descriptor drops the lock
             self._fd = None
-
-    def __enter__(self) -> RunLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()

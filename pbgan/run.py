@@ -62,7 +62,7 @@ def main(cfg: DictConfig) -> float | None:
     check_launcher(cfg)
     resume = cfg.get("resume")
     hydra_dir = Path(HydraConfig.get().runtime.output_dir)
-    out_dir = Path(str(resume)).expanduser() if resume else hydra_dir
+    out_dir = Path(run_dir(resume, str(hydra_dir)))
     results = run_sequence(cfg, out_dir, resume=bool(resume), hydra_dir=hydra_dir)
     for values in results["matrix"].values():
         final = [value for value in values[-1] if value is not None]

@@ -163,10 +163,10 @@ def standalone_parameters(nodes: dict[str, dict[str, Any]], full_ngf: int) -> in
 class SequenceRunner:
     """Learns the tasks of a sequence one after another and records the continual results."""
 
-    def __init__(self, cfg: DictConfig, out_dir: str | Path | RunStore, resume: bool = False) -> None:
-        validate_config(cfg)
+    def __init__(self, cfg: DictConfig, store: RunStore, resume: bool = False) -> None:
+        """``cfg``: validated and resolved; ``store``: the run folder, opened (:func:`run_sequence`)."""
         self.cfg = cfg
-        self.store = out_dir if isinstance(out_dir, RunStore) else RunStore(out_dir)
+        self.store = store
         self.resume = resume
         self.new_specs = task_specs(cfg)
         # init_from: the file's tasks come first, learned and frozen, without their data.
@@ -254,11 +254,11 @@ class SequenceRunner:
 
     def _continuation(self, point: ResumePoint) -> LogContinuation:
         """How the loggers continue the run's logs: from the state the run resumes from."""
-        info = self.store.run_info()
-        if not self.resume:
-            return LogContinuation(run_id=info.get("wandb_id"))
         return LogContinuation(
-            run_id=info.get("wandb_id"), resuming=True, step=point.step, csv_rows=point.log_rows
+            run_id=self.store.run_info().get("wandb_id"),
+            resuming=self.resume,
+            step=point.step,
+            csv_rows=point.log_rows,
         )
 
     def _start_state(

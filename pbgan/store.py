@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from pbgan.checkpoints import pick_checkpoint
 from pbgan.errors import PbganError
 from pbgan.evaluation import SampleRows, save_sample_grid
-from pbgan.io import atomic_write, remove_temp_files, write_json, write_text
+from pbgan.io import remove_temp_files, write_json, write_text
 from pbgan.lifelong_file import FILE_NAME, save_lifelong_file
 from pbgan.lock import RunInUse, RunLock
 from pbgan.modules.base import LifelongGANModule
@@ -104,7 +104,7 @@ class RunStore:
             raise
         try:
             if resume:
-                self._check_config(cfg, hydra_dir)
+                self._check_config(cfg, same_folder)
             else:
                 self._begin(cfg, hydra_dir)
             for path in remove_temp_files(self.folder):
@@ -136,12 +136,13 @@ class RunStore:
         write_json(self.meta / "run.json", {"wandb_id": secrets.token_hex(4)})
         write_text(self.config_path, OmegaConf.to_yaml(cfg))
 
-    def _check_config(self, cfg: DictConfig, hydra_dir: Path | None) -> None:
+    def _check_config(self, cfg: DictConfig, same_folder: bool) -> None:
+        """``same_folder``: Hydra ran in the run's folder and wrote this command's files there."""
         saved_path = self.config_path
         if not saved_path.is_file():  # a run from before pbgan kept its own copy
             saved_path = self.folder / ".hydra" / "config.yaml"
-        if hydra_dir is not None and hydra_dir.resolve() == self.folder.resolve():
-            self._restore_hydra_files()  # Hydra wrote this command's over them
+        if same_folder:
+            self._restore_hydra_files()
         saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=False)
         current = OmegaConf.to_container(cfg, resolve=False)
         for tree in (saved, current):
@@ -219,10 +220,8 @@ class RunStore:
             for row in rows
         }
 
-    def write_results(self, results: ContinualResults | dict[str, Any]) -> None:
+    def write_results(self, results: ContinualResults) -> None:
         """results.json and results.csv: views of the results ``lifelong.pt`` holds."""
-        if isinstance(results, dict):
-            results = ContinualResults.from_dict(results)
         write_json(self.folder / RESULTS_JSON, results.to_dict())
         write_text(self.folder / RESULTS_CSV, csv_text(results.tidy_rows()))
 
@@ -248,6 +247,3 @@ class RunStore:
             extra,
         )
         self.write_results(results)
-
-
-__all__ = ["RESULTS_CSV", "RESULTS_JSON", "ResumePoint", "RunStore", "atomic_write", "differences"]

@@ -9,6 +9,8 @@ import json
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ if "PBGAN_CACHE_DIR" not in os.environ:
     os.environ["PBGAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="pbgan-test-cache-")
     atexit.register(shutil.rmtree, os.environ["PBGAN_CACHE_DIR"], ignore_errors=True)
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = str(ROOT / "conf")
 
 # Small enough for 2 CPU cores: 32x32 images, 4-wide networks, a few batches per task.
 TINY = [
@@ -51,6 +54,20 @@ def compose_config(overrides: list[str] | None = None, tiny: bool = True) -> Dic
     base = [option for option in TINY if option.split("=")[0] not in given] if tiny else []
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose(config_name="config", overrides=base + overrides)
+
+
+def run_pbgan(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    """``python -m pbgan.run ARGS`` from the project's root, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "pbgan.run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def wandb_records(run_file: Path) -> list[tuple[str, Any]]:

@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 import torch
-from pbgan_testing import TINY
+from pbgan_testing import ROOT, TINY, run_pbgan
 
 from pbgan.lifelong_file import load_lifelong_file
 
-ROOT = Path(__file__).resolve().parent.parent
 RUN = [
     *TINY,
     "task_seq=synth_paired2",
@@ -44,14 +43,7 @@ def pbgan_run(
     environment.pop("PBGAN_FAULT", None)
     if fault:
         environment["PBGAN_FAULT"] = fault
-    return subprocess.run(
-        [sys.executable, "-m", "pbgan.run", *base, *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=environment,
-    )
+    return run_pbgan(*base, *extra, env=environment)
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
