@@ -372,13 +372,17 @@ class TaskNorm(LifelongLayer):
     def plain_layer(self, task: int) -> nn.Module:
         return copy.deepcopy(self.norms[task]).eval()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        norm = self.norms[self.active]
-        if self.active < self.frozen and isinstance(norm, nn.BatchNorm2d):
+    def normalise(self, x: torch.Tensor, task: int) -> torch.Tensor:
+        """``x`` through task ``task``'s norm (a frozen task's with its stored statistics)."""
+        norm = self.norms[task]
+        if task < self.frozen and isinstance(norm, nn.BatchNorm2d):
             return F.batch_norm(
                 x, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps
             )
         return norm(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalise(x, self.active)
 
     def extra_repr(self) -> str:
         return f"{self.kind}, {self.channels}, tasks={self.num_tasks}"

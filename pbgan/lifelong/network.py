@@ -11,6 +11,20 @@ from torch import nn
 from pbgan.lifelong.layers import LifelongLayer, TaskConv
 
 
+def _stack_columns(net: "LifelongNet", args: tuple) -> tuple | None:
+    columns = net.columns()
+    if columns == 1:
+        return None
+    return (args[0].repeat(columns, *([1] * (args[0].dim() - 1))), *args[1:])
+
+
+def _last_column(net: "LifelongNet", args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+    columns = net.columns()
+    if columns == 1:
+        return None
+    return output.chunk(columns, 0)[-1]
+
+
 class LifelongNet(nn.Module):
     """A network whose lifelong layers all switch, grow and freeze together.
 
@@ -24,6 +38,26 @@ class LifelongNet(nn.Module):
         self._num_tasks = 0
         self._frozen = 0
         self._active = -1
+        # Column layers (progressive networks) compute every column up to the active task on one
+        # batch stacked column after column: the input is repeated per column on the way in and
+        # the last column's output handed back. Other nets pass through unchanged.
+        self.fixed_columns: int | None = None  # a standalone copy computes exactly this many
+        self._stacks_columns: bool | None = None
+        self.register_forward_pre_hook(_stack_columns)
+        self.register_forward_hook(_last_column)
+
+    def columns(self) -> int:
+        """Columns one call computes: 1 unless the net is built from column layers, where it is
+        every column up to the active task (``fixed_columns`` in a standalone copy)."""
+        if not self.stacks_columns():
+            return 1
+        return self.fixed_columns or self._active + 1
+
+    def stacks_columns(self) -> bool:
+        """Whether the net is built from column layers (progressive networks)."""
+        if self._stacks_columns is None:
+            self._stacks_columns = any(getattr(m, "stacks_columns", False) for m in self.modules())
+        return self._stacks_columns
 
     @classmethod
     def fit_options(cls, node: dict, image_size: int) -> dict:

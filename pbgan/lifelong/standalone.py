@@ -19,6 +19,8 @@ def standalone_network(net: LifelongNet, task: int) -> nn.Module:
     if not 0 <= task < net.num_tasks:
         raise IndexError(f"task {task} does not exist: the network has {net.num_tasks} tasks")
     plain = copy.deepcopy(net)
+    if net.stacks_columns():  # a progressive net: the task's column and every column before it
+        plain.fixed_columns = task + 1
     replacements = [(name, layer.plain_layer(task)) for name, layer in plain.lifelong_layers()]
     for name, module in replacements:
         parent_name, _, child = name.rpartition(".")

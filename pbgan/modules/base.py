@@ -148,6 +148,16 @@ class LifelongGANModule(pl.LightningModule):
         """The active task's translation of a batch of inputs in ``direction``."""
         raise NotImplementedError
 
+    def generator_objective(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The generators' training loss on ``batch`` for the active task, with the current
+        discriminators and without the plugin's terms (what EWC's Fisher differentiates)."""
+        raise NotImplementedError
+
+    def net_inputs(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        """Per lifelong net, the images of ``batch`` it takes as input, and the batch's other images
+        where they fit its input too (Lifelong GAN's "swap" inputs), else None."""
+        raise NotImplementedError
+
     #: the directions ``translate`` serves: the task's own, and for CycleGAN also the reverse
     directions: tuple[str, ...] = ("AtoB",)
 

@@ -85,6 +85,37 @@ class CycleGANModule(LifelongGANModule):
     def generate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         return self.g_ab(inputs) if direction == "AtoB" else self.g_ba(inputs)
 
+    def generator_losses(
+        self,
+        real_a: torch.Tensor,
+        real_b: torch.Tensor,
+        parts: dict[str, torch.Tensor],
+        fakes: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Both generators' loss (LSGAN, cycle, identity); its parts in ``parts``, the translations
+        (detached, for the discriminators' pools) in ``fakes``."""
+        fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
+        if fakes is not None:
+            fakes.update(a=fake_a.detach(), b=fake_b.detach())
+        parts["g_gan_ab"] = self.gan_loss(self.d_a(fake_b), True)
+        parts["g_gan_ba"] = self.gan_loss(self.d_b(fake_a), True)
+        parts["cycle_a"] = F.l1_loss(self.g_ba(fake_b), real_a)
+        parts["cycle_b"] = F.l1_loss(self.g_ab(fake_a), real_b)
+        total = parts["g_gan_ab"] + parts["g_gan_ba"] + self.lambda_cycle * (parts["cycle_a"] + parts["cycle_b"])
+        if self.lambda_identity > 0:
+            parts["idt_a"] = F.l1_loss(self.g_ab(real_b), real_b)
+            parts["idt_b"] = F.l1_loss(self.g_ba(real_a), real_a)
+            total = total + self.lambda_cycle * self.lambda_identity * (parts["idt_a"] + parts["idt_b"])
+        return total
+
+    def generator_objective(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        real_a, real_b = self.prepare_batch(batch)
+        return self.generator_losses(real_a, real_b, {})
+
+    def net_inputs(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        real_a, real_b = batch
+        return {"g_ab": (real_a, real_b), "g_ba": (real_b, real_a)}
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real_a, real_b = self.prepare_batch(batch)
         opt_g, opt_d = self.optimizers()
@@ -92,21 +123,7 @@ class CycleGANModule(LifelongGANModule):
         fakes: dict[str, torch.Tensor] = {}
 
         def generator_loss() -> torch.Tensor:
-            fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
-            fakes.update(a=fake_a.detach(), b=fake_b.detach())
-            parts["g_gan_ab"] = self.gan_loss(self.d_a(fake_b), True)
-            parts["g_gan_ba"] = self.gan_loss(self.d_b(fake_a), True)
-            parts["cycle_a"] = F.l1_loss(self.g_ba(fake_b), real_a)
-            parts["cycle_b"] = F.l1_loss(self.g_ab(fake_a), real_b)
-            total = (
-                parts["g_gan_ab"]
-                + parts["g_gan_ba"]
-                + self.lambda_cycle * (parts["cycle_a"] + parts["cycle_b"])
-            )
-            if self.lambda_identity > 0:
-                parts["idt_a"] = F.l1_loss(self.g_ab(real_b), real_b)
-                parts["idt_b"] = F.l1_loss(self.g_ba(real_a), real_a)
-                total = total + self.lambda_cycle * self.lambda_identity * (parts["idt_a"] + parts["idt_b"])
+            total = self.generator_losses(real_a, real_b, parts, fakes)
             return self.plugin_loss_terms((real_a, real_b), total, parts)
 
         def discriminator_loss() -> torch.Tensor:

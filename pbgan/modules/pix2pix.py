@@ -53,6 +53,22 @@ class Pix2PixModule(LifelongGANModule):
     def generate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         return self.generator(inputs)
 
+    def generator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_b: torch.Tensor, parts: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """The generator's loss (GAN + lambda_l1 * L1) for outputs ``fake_b``; its parts in ``parts``."""
+        parts["g_gan"] = self.gan_loss(self.discriminator(torch.cat([real_a, fake_b], 1)), True)
+        parts["g_l1"] = F.l1_loss(fake_b, real_b)
+        return parts["g_gan"] + self.lambda_l1 * parts["g_l1"]
+
+    def generator_objective(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        real_a, real_b = self.prepare_batch(batch)
+        return self.generator_losses(real_a, real_b, self.generator(real_a), {})
+
+    def net_inputs(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        real_a, real_b = batch
+        return {"generator": (real_a, real_b if real_b.shape[1] == real_a.shape[1] else None)}
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real_a, real_b = self.prepare_batch(batch)
         opt_g, opt_d = self.optimizers()
@@ -66,9 +82,7 @@ class Pix2PixModule(LifelongGANModule):
         parts: dict[str, torch.Tensor] = {}
 
         def generator_loss() -> torch.Tensor:
-            parts["g_gan"] = self.gan_loss(self.discriminator(torch.cat([real_a, fake_b], 1)), True)
-            parts["g_l1"] = F.l1_loss(fake_b, real_b)
-            total = parts["g_gan"] + self.lambda_l1 * parts["g_l1"]
+            total = self.generator_losses(real_a, real_b, fake_b, parts)
             return self.plugin_loss_terms((real_a, real_b), total, parts)
 
         loss_d = self.optimize(opt_d, discriminator_loss, "discriminator")
