@@ -22,7 +22,10 @@ from pbgan.nodes import build_generator
 FORMAT = "pbgan-lifelong"
 # 2: a transposed layer's new filters are stored in ConvTranspose2d's layout (C_in, n, k, k);
 # version 1 files (filter-major) are converted when loaded.
-FORMAT_VERSION = 3
+# 3: the last layers are plain task-specific layers (their filters under ``weights``).
+# 4: sequential fine-tuning's batch norms keep running statistics per task (``SharedNorm``);
+# older files' single statistics become every task's.
+FORMAT_VERSION = 4
 FILE_NAME = "lifelong.pt"
 
 

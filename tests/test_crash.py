@@ -101,9 +101,10 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def crash_and_resume(
-    folder: Path, fault: str, env: dict[str, str] | None = None
+    folder: Path, fault: str, env: dict[str, str] | None = None, extra: list[str] | tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess:
-    crashed = pbgan_run(f"hydra.run.dir={folder}", fault=fault, env=env)
+    """Run with ``fault`` into ``folder``, then resume it (``extra``: overrides of both commands)."""
+    crashed = pbgan_run(*extra, f"hydra.run.dir={folder}", fault=fault, env=env)
     if fault.endswith(":enospc"):
         assert crashed.returncode == 2, crashed.stderr[-3000:]
         assert "Traceback" not in crashed.stderr, crashed.stderr[-3000:]
@@ -112,7 +113,7 @@ def crash_and_resume(
         assert "No space left on device" in message[0] and message == crashed.stderr.strip().splitlines()[-1:]
     else:
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-3000:]
-    resumed = pbgan_run(f"resume={folder}", env=env)
+    resumed = pbgan_run(*extra, f"resume={folder}", env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     return resumed
 

@@ -22,7 +22,10 @@ def test_experiment_composes_with_a_sweep(experiment: str) -> None:
     params = sweep_params(experiment)
     assert params, f"{experiment} sweeps nothing"
     if experiment.startswith("compare_"):
-        assert params["method"] == ["piggyback", "pf", "mask", "sft", "full"]
+        # every method the paper compares: the exact ones, those that forget, and the standalone models
+        assert params["method"] == [
+            "piggyback", "pf", "mask", "progressive", "sft", "ewc", "lifelong_gan", "full"
+        ]
     if experiment.startswith("ablation_ratio"):
         assert params["ratio"] == ["0", "0.25", "0.5", "0.75", "1"]
 

@@ -4,7 +4,8 @@ The reference is the pix2pix UNet + PatchGAN (``--arch unet``) or the CycleGAN R
 + PatchGANs (``--arch resnet``) written with ordinary ``torch.nn`` layers
 (:mod:`pbgan.bench.reference`). Every row runs the same step (:mod:`pbgan.bench.steps`) on its own
 networks: the reference, ``full`` (a standalone model per task), piggyback with 2, 4 and 8 tasks
-(the bank grows), and the other methods at task 2; inference of frozen tasks against the
+(the bank grows), the other methods at task 2 (Lifelong GAN and progressive networks also at task 4:
+their cost grows with the tasks learned), training plugins' terms included; inference of frozen tasks against the
 reference's. Timing is interleaved: each round times every row once, so noise hits all rows
 alike; after warm-up rounds, ``--repeats`` rounds give each row's median, min and max, and each
 row's ratio to the reference (median time over median time). The floor is the ratio of the step's
@@ -25,7 +26,15 @@ from pathlib import Path
 import torch
 
 from pbgan.bench.floor import step_macs
-from pbgan.bench.steps import SCALES, build_generator, cyclegan_step, grow_to, inference_step, pix2pix_step
+from pbgan.bench.steps import (
+    SCALES,
+    build_generator,
+    cyclegan_step,
+    grow_to,
+    inference_step,
+    pix2pix_step,
+    plugin_term,
+)
 from pbgan.cli import add_verbosity, returns_status, setup_logging
 from pbgan.io import write_text
 from pbgan.modules.base import SpeedConfig, apply_speed_switches
@@ -41,6 +50,11 @@ TRAIN_ROWS = [
     ("pf_task2", "pf", 2),
     ("sft_task2", "sft", 2),
     ("mask_task2", "mask", 2),
+    ("ewc_task2", "ewc", 2),
+    ("lifelong_gan_task2", "lifelong_gan", 2),
+    ("lifelong_gan_task4", "lifelong_gan", 4),
+    ("progressive_task2", "progressive", 2),
+    ("progressive_task4", "progressive", 4),
 ]
 # (row name, method, tasks learned, frozen task inferred)
 INFER_ROWS = [
@@ -50,6 +64,8 @@ INFER_ROWS = [
     ("piggyback_frozen7", "piggyback", 8, 6),
     ("pf_frozen2", "pf", 3, 1),
     ("mask_frozen2", "mask", 3, 1),
+    ("progressive_frozen1", "progressive", 4, 0),
+    ("progressive_frozen4", "progressive", 4, 3),
 ]
 
 
@@ -94,9 +110,10 @@ def make_train_step(arch: str, method: str, tasks: int, size: dict, ratio: float
     nets = [build_generator(arch, method, size, ratio).to(device) for _ in range(1 if arch == "unet" else 2)]
     for net in nets:
         grow_to(net, tasks)
+    extra = plugin_term(method, nets, device) if method != "reference" else None
     if arch == "unet":
-        return pix2pix_step(nets[0], size, device), nets
-    return cyclegan_step(nets[0], nets[1], size, device), nets
+        return pix2pix_step(nets[0], size, device, extra), nets
+    return cyclegan_step(nets[0], nets[1], size, device, extra), nets
 
 
 def with_autocast(step: Callable[[], None], device: torch.device) -> Callable[[], None]:

@@ -41,8 +41,12 @@ def step_macs(step: Callable[[], None]) -> dict[str, int]:
     discriminators): ``plain`` (every layer as an ordinary convolution of its shape) and ``floor``
     (trainable piggyback layers by the cheaper exact schedule)."""
     calls: dict[nn.Module, tuple[int | None, list[ConvCall]]] = {}
+    columns = [0]  # column layers (progressive networks) count their own calls
 
     def record(module: nn.Module, args: tuple) -> None:
+        if hasattr(module, "column_macs"):
+            columns[0] += module.column_macs(args[0])
+            return
         if isinstance(module, TaskConv):
             task, call = module.active, module.conv_call(args[0])
         elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -56,7 +60,7 @@ def step_macs(step: Callable[[], None]) -> dict[str, int]:
         step()
     finally:
         handle.remove()
-    plain = floor = 0
+    plain = floor = columns[0]
     for module, (task, module_calls) in calls.items():
         plain += plain_macs(module.out_channels, module_calls)
         if isinstance(module, TaskConv):

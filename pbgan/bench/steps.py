@@ -81,8 +81,60 @@ def adam(params) -> torch.optim.Optimizer:
     return torch.optim.Adam([p for p in params if p.requires_grad], lr=2e-4, betas=(0.5, 0.999))
 
 
-def pix2pix_step(gen: nn.Module, size: dict, device: torch.device) -> Callable[[], None]:
-    """One pix2pix training step (vanilla GAN loss + 100 L1) on fixed random data."""
+class PluginHost:
+    """What a training plugin reads of its module, for networks the benchmark builds itself."""
+
+    def __init__(self, nets: dict[str, LifelongNet], device: torch.device) -> None:
+        self.nets, self.device = nets, device
+
+    def lifelong_nets(self) -> dict[str, LifelongNet]:
+        return self.nets
+
+    @property
+    def newest_task(self) -> int:
+        return next(iter(self.nets.values())).num_tasks - 1
+
+    def net_inputs(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict:
+        a, b = batch
+        if list(self.nets) == ["generator"]:
+            return {"generator": (a, b)}
+        return {"g_ab": (a, b), "g_ba": (b, a)}
+
+
+Extra = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def plugin_term(method: str, nets: list[nn.Module], device: torch.device) -> Extra | None:
+    """The method's training plugin as an extra generator loss term of the step (None: it has
+    none): EWC's penalty with one (anchor, Fisher) pair per learned task, Lifelong GAN's
+    distillation from a snapshot taken at the open task's start."""
+    node = method_config(method).method.get("plugin")
+    if not node or not all(isinstance(net, LifelongNet) for net in nets):
+        return None
+    plugin = build(node, f"method={method}")
+    names = ["generator"] if len(nets) == 1 else ["g_ab", "g_ba"]
+    host = PluginHost(dict(zip(names, nets)), device)
+    learned = host.newest_task
+    if hasattr(plugin, "fishers"):  # EWC: pairs of the right shapes (values do not change the cost)
+        from pbgan.methods.ewc import shared_parameters
+
+        params = shared_parameters(host)
+        for _ in range(1 if getattr(plugin, "online", False) else learned):
+            plugin.anchors.append({n: p.detach() + 0.01 for n, p in params.items()})
+            plugin.fishers.append({n: torch.rand_like(p) for n, p in params.items()})
+    else:
+        plugin.on_task_start(host, learned)
+
+    def term(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        terms = plugin.generator_loss_terms(host, (a, b))
+        return sum(terms.values(), torch.zeros((), device=device))
+
+    return term
+
+
+def pix2pix_step(gen: nn.Module, size: dict, device: torch.device, extra: Extra | None = None) -> Callable[[], None]:
+    """One pix2pix training step (vanilla GAN loss + 100 L1) on fixed random data (plus ``extra``,
+    a training plugin's term)."""
     disc = ReferencePatchGAN(6, ndf=size["ngf"], norm="batch").to(device)
     opt_g, opt_d = adam(gen.parameters()), adam(disc.parameters())
     shape = (size["batch"], 3, size["image_size"], size["image_size"])
@@ -102,6 +154,8 @@ def pix2pix_step(gen: nn.Module, size: dict, device: torch.device) -> Callable[[
         with frozen(disc):
             pred = disc(torch.cat([a, fake], 1))
             loss_g = gan(pred, torch.ones_like(pred)) + 100.0 * F.l1_loss(fake, b)
+            if extra is not None:
+                loss_g = loss_g + extra(a, b)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
         opt_g.step()
@@ -109,8 +163,11 @@ def pix2pix_step(gen: nn.Module, size: dict, device: torch.device) -> Callable[[
     return step
 
 
-def cyclegan_step(g_ab: nn.Module, g_ba: nn.Module, size: dict, device: torch.device) -> Callable[[], None]:
-    """One CycleGAN training step (LSGAN, cycle 10, identity 0.5): three calls per generator."""
+def cyclegan_step(
+    g_ab: nn.Module, g_ba: nn.Module, size: dict, device: torch.device, extra: Extra | None = None
+) -> Callable[[], None]:
+    """One CycleGAN training step (LSGAN, cycle 10, identity 0.5): three calls per generator (plus
+    ``extra``, a training plugin's term)."""
     d_a = ReferencePatchGAN(3, ndf=size["ngf"], norm="instance").to(device)
     d_b = ReferencePatchGAN(3, ndf=size["ngf"], norm="instance").to(device)
     opt_g = adam([*g_ab.parameters(), *g_ba.parameters()])
@@ -133,6 +190,8 @@ def cyclegan_step(g_ab: nn.Module, g_ba: nn.Module, size: dict, device: torch.de
                 + 10.0 * (F.l1_loss(g_ba(fake_b), a) + F.l1_loss(g_ab(fake_a), b))
                 + 5.0 * (F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a))
             )
+            if extra is not None:
+                loss_g = loss_g + extra(a, b)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
         opt_g.step()

@@ -121,6 +121,11 @@ class LifelongLayer(nn.Module):
         """Buffers (running statistics) that belong to ``task`` alone."""
         return []
 
+    def shared_tensors(self) -> list[torch.Tensor]:
+        """Tensors of this layer that every task shares and that keep training task after task
+        (stored once, as the network's shared tensors); none in most layers."""
+        return []
+
     def parameter_groups(self, task: int) -> dict[str, list[nn.Parameter]]:
         """``task``'s parameters by the learning-rate group they train in (``weights`` at the base
         rate; a method may name others, such as piggyback's ``mixing``)."""

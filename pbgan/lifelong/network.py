@@ -56,7 +56,7 @@ class LifelongNet(nn.Module):
     def stacks_columns(self) -> bool:
         """Whether the net is built from column layers (progressive networks)."""
         if self._stacks_columns is None:
-            self._stacks_columns = any(getattr(m, "stacks_columns", False) for m in self.modules())
+            self._stacks_columns = any(getattr(m, "column_layer", False) for m in self.modules())
         return self._stacks_columns
 
     @classmethod
@@ -151,9 +151,9 @@ class LifelongNet(nn.Module):
     def shared_tensors(self) -> list[torch.Tensor]:
         """Parameters and buffers outside every lifelong layer: one copy serves (and drifts for)
         all tasks, as in sequential fine-tuning. Stored once, counted with task 0."""
-        inside = {
-            id(t) for _, layer in self.lifelong_layers() for t in [*layer.parameters(), *layer.buffers()]
-        }
+        layers = [layer for _, layer in self.lifelong_layers()]
+        shared = {id(t) for layer in layers for t in layer.shared_tensors()}
+        inside = {id(t) for layer in layers for t in [*layer.parameters(), *layer.buffers()]} - shared
         return [t for t in [*self.parameters(), *self.buffers()] if id(t) not in inside]
 
     def stored_counts(self, task: int) -> tuple[int, int]:

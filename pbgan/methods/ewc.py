@@ -128,6 +128,11 @@ class EWCPlugin(TrainingPlugin):
                 "so its Fisher cannot be estimated; end tasks through Trainer.fit"
             )
         fisher = self.estimate_fisher(module, datamodule.train_dataloader())
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Every rank read the same batches from the same (synchronised) parameters; rank 0's
+            # Fisher is given to all, so no rounding difference between devices can split them.
+            for value in fisher.values():
+                torch.distributed.broadcast(value, src=0)
         anchor = {name: p.detach().clone() for name, p in shared_parameters(module).items()}
         if self.online and self.fishers:
             old = self.fishers[0]

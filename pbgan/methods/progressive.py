@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pbgan.lifelong.costs import ConvCall, conv_positions, plain_macs
 from pbgan.lifelong.family import ConvSpec, LayerFamily
 from pbgan.lifelong.layers import INIT_STD, LifelongLayer, TaskNorm, check_norm, plain_conv
 
@@ -53,7 +54,7 @@ class ColumnConv(LifelongLayer):
     """One layer of every column: per task a Conv2d / ConvTranspose2d of its own (PyTorch's
     layout) and, from task 1 on, the 1x1 lateral adapter from the earlier columns' outputs."""
 
-    stacks_columns = True
+    column_layer = True
 
     def __init__(
         self,
@@ -105,6 +106,23 @@ class ColumnConv(LifelongLayer):
         columns = _columns(x, self.active + 1)
         return column_outputs(columns, self.convolve, list(self.laterals))
 
+    def column_macs(self, x: torch.Tensor) -> int:
+        """Multiply-adds of one call on the stacked batch ``x`` (the benchmark's count): every
+        column's convolution and adapter, forward and the gradients the trainable column needs."""
+        spec, count = self.spec, self.active + 1
+        shape = (x.shape[0] // count, *x.shape[1:])
+        positions, outputs = conv_positions(
+            shape, spec.kernel_size, spec.stride, spec.padding, spec.output_padding, spec.transposed
+        )
+        grad, size = torch.is_grad_enabled(), spec.in_channels * spec.kernel_size**2
+        total = 0
+        for task in range(count):
+            trainable = grad and task >= self.frozen and self.weights[task].requires_grad
+            total += plain_macs(spec.out_channels, [ConvCall(size, positions, outputs, trainable and x.requires_grad, trainable)])
+            if task:
+                total += plain_macs(spec.out_channels, [ConvCall(task * spec.out_channels, outputs, outputs, False, trainable)])
+        return total
+
     @torch.no_grad()
     def plain_layer(self, task: int) -> nn.Module:
         convs = []
@@ -129,7 +147,7 @@ class ColumnConv(LifelongLayer):
 class ColumnNorm(TaskNorm):
     """Each column's own norm, applied to its part of the stacked batch."""
 
-    stacks_columns = True
+    column_layer = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         columns = _columns(x, self.active + 1)
@@ -143,7 +161,7 @@ class PlainColumnConv(nn.Module):
     """A progressive layer of one task as ordinary layers (export): its column's and the earlier
     columns' convolutions and the lateral adapters, on the stacked batch."""
 
-    stacks_columns = True
+    column_layer = True
 
     def __init__(self, convs: list[nn.Module], laterals: list[torch.Tensor]) -> None:
         super().__init__()
@@ -158,7 +176,7 @@ class PlainColumnConv(nn.Module):
 class PlainColumnNorm(nn.Module):
     """Each column's norm on its part of the stacked batch (export)."""
 
-    stacks_columns = True
+    column_layer = True
 
     def __init__(self, norms: list[nn.Module]) -> None:
         super().__init__()

@@ -20,9 +20,9 @@ FID_KEYS = ("fid_domain", "fid_inception")  # never averaged together nor shown 
 # Overrides that the tables show in their own columns, or that change no result.
 SETTING_KEYS = ("seed", "ratio", "method", "method.width", "task_seq", "logger")
 SETTING_PREFIXES = ("hydra.", "paths.", "logger.")
-# The tables' order of methods. For now a list of its own: the methods will be listed in one
-# place of the config, and this order should come from there.
-METHOD_ORDER = ("piggyback", "pf", "mask", "sft", "full")
+# The tables' order of methods: the exact ones by stored size, then those that forget, then the
+# standalone models they are all measured against. Methods not listed follow, by name.
+METHOD_ORDER = ("piggyback", "pf", "mask", "progressive", "sft", "ewc", "ewc_online", "lifelong_gan", "full")
 
 
 @dataclass

@@ -42,6 +42,10 @@ LABELS = {
     "forgetting_fid_domain": "forgetting FID (domain)",
     "forgetting_fid_inception": "forgetting FID (Inception)",
     "output_change": "max output change",
+    "fwt_acc": "FWT Acc vs full",
+    "fwt_fid_domain": "FWT FID (domain) vs full",
+    "fwt_fid_inception": "FWT FID (Inception) vs full",
+    "fwt_l1": "FWT L1 vs full",
 }
 _TEXT_COLUMNS = {"task_seq", "model", "method", "overrides", "seeds", "run", "metric", "after \\ on"}
 MARKDOWN_HIDDEN = ("standalone_params", "stored_bytes")  # in the CSV files; too wide for the page

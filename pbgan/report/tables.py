@@ -96,7 +96,41 @@ def _summary(group: list[Run], metric: str, key: str) -> list[float | None]:
     return [run.results.metric_summary(metric)[key] for run in group]
 
 
-def _group_row(group: list[Run], fid_keys: list[str], with_l1: bool) -> Row:
+def _baseline_key(run: Run) -> tuple:
+    """What a run must share with the ``full`` run its forward transfer is measured against: the
+    sequence, model, seed, FID kind and every override outside the method's own."""
+    extra = frozenset(o for o in run.extra_overrides() if not o.lstrip("~+").startswith("method."))
+    return (run.task_seq, tuple(run.tasks), run.model or "", run.seed, run.fid_key, extra)
+
+
+def full_baselines(runs: Iterable[Run]) -> dict[tuple, Run]:
+    """The complete full-width ``full`` runs, by :func:`_baseline_key`."""
+    return {
+        _baseline_key(run): run
+        for run in runs
+        if run.method == "full" and run.width in (None, 1.0) and run.complete
+    }
+
+
+def forward_transfer(run: Run, baseline: Run | None, metric: str) -> float | None:
+    """Mean over tasks 2..T of (the run's metric on task t right after learning it) minus the
+    ``full`` run's: what learning the earlier tasks first gives (or costs) a new task, with the
+    metric's own sign (for FID and L1 lower is better, so negative is a gain). None without a
+    ``full`` run of the same sequence and seed."""
+    if baseline is None or metric not in run.matrix or metric not in baseline.matrix:
+        return None
+    mine, theirs = run.matrix[metric], baseline.matrix[metric]
+    diffs = [
+        mine[t][t] - theirs[t][t]
+        for t in range(1, min(run.completed_tasks, baseline.completed_tasks))
+        if mine[t][t] is not None and theirs[t][t] is not None
+    ]
+    return statistics.mean(diffs) if diffs else None
+
+
+def _group_row(
+    group: list[Run], fid_keys: list[str], with_l1: bool, baselines: dict[tuple, Run] | None = None
+) -> Row:
     """The averaged columns of a configuration's runs (everything after the identifying ones)."""
     row: Row = {
         "n": len(group),
@@ -121,6 +155,11 @@ def _group_row(group: list[Run], fid_keys: list[str], with_l1: bool) -> Row:
         _stat_columns(row, f"bwt_{metric}", _summary(group, metric, "bwt"))
     for metric in ["acc", *fid_keys]:
         _stat_columns(row, f"forgetting_{metric}", _summary(group, metric, "forgetting"))
+    if baselines:
+        for metric in ["acc", *fid_keys, *(["l1"] if with_l1 else [])]:
+            _stat_columns(
+                row, f"fwt_{metric}", (forward_transfer(run, baselines.get(_baseline_key(run)), metric) for run in group)
+            )
     changes = [run.results.output_change() for run in group]
     row["output_change"] = max((c for c in changes if c is not None), default=None)
     for key in ("stored_params", "standalone_params", "stored_bytes"):
@@ -149,14 +188,16 @@ def methods_table(runs: Iterable[Run]) -> list[Row]:
     L1 are final averages over the tasks; ``last_*`` the last task's value right after learning it
     (the ablations' figure); ``stored_share`` is stored parameters over T standalone
     models; ``new_task_share`` the mean parameters a later task stores over one standalone model;
-    ``output_change`` the largest max-abs change of an old task's outputs. Runs that did not learn
-    every task are left out with a warning."""
+    ``output_change`` the largest max-abs change of an old task's outputs; ``fwt_*`` the forward
+    transfer (:func:`forward_transfer`), where the runs include ``full`` runs of the same sequence
+    and seeds. Runs that did not learn every task are left out with a warning."""
     runs = _complete(runs, "methods table")
     groups = group_runs(runs)
     labels = _sequence_labels(runs)
     fid_keys, with_l1 = measured_fids(runs), _has_metric(runs, "l1")
+    baselines = full_baselines(runs)
     return [
-        {**_identity(group, labels, extra), **_group_row(group, fid_keys, with_l1)}
+        {**_identity(group, labels, extra), **_group_row(group, fid_keys, with_l1, baselines)}
         for group, extra in zip(groups, _differing_overrides(groups))
     ]
 
