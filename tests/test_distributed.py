@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -96,3 +97,33 @@ def test_ddp_trainer_config_composes() -> None:
     cfg = compose_config(["trainer=ddp"])
     assert cfg.trainer.strategy.broadcast_buffers is False
     assert cfg.trainer.strategy.find_unused_parameters is True
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["ewc", pytest.param("lifelong_gan", marks=pytest.mark.slow), pytest.param("progressive", marks=pytest.mark.slow)],
+)
+def test_ddp_ranks_agree_for_the_other_baselines(method: str, tmp_path: Path) -> None:
+    """EWC's Fisher (broadcast from rank 0), Lifelong GAN's distillation and progressive columns
+    under DDP: both ranks freeze the same tasks, as one process does."""
+    output = run(
+        tmp_path / "ddp",
+        f"method={method}",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.use_distributed_sampler=false",
+    )
+    run(tmp_path / "single", f"method={method}")
+    lines = re.findall(r"\[pbgan\] rank (\d)/2: task (\d) frozen, state digest (\w+)", output)
+    digests = {(int(task), int(rank)): digest for rank, task, digest in lines}
+    assert digests[(1, 0)] == digests[(1, 1)] and digests[(2, 0)] == digests[(2, 1)]
+    ddp_digest, ddp_task1 = stored(tmp_path / "ddp")
+    single_digest, single_task1 = stored(tmp_path / "single")
+    assert ddp_digest == single_digest
+    assert torch.equal(ddp_task1, single_task1)
+    if method == "ewc":
+        ddp_state = load_lifelong_file(tmp_path / "ddp" / "lifelong.pt")["plugin"]["_extra_state"]
+        single_state = load_lifelong_file(tmp_path / "single" / "lifelong.pt")["plugin"]["_extra_state"]
+        for ddp_fisher, single_fisher in zip(ddp_state["fishers"], single_state["fishers"]):
+            assert all(torch.equal(ddp_fisher[k], single_fisher[k]) for k in single_fisher)

@@ -379,3 +379,31 @@ def test_notebook_runs_on_the_multirun(multirun: Path, monkeypatch: pytest.Monke
     assert len(images) == 1 + 1 + 2 + 2
     text = "".join(output.get("text", "") for output in outputs)
     assert f"2 runs under {multirun.resolve()}" in text
+
+
+def test_forward_transfer_is_each_new_task_right_after_learning_it_minus_full(
+    multirun: Path, tmp_path: Path
+) -> None:
+    """With a ``full`` run of the same sequence and seed in the folder, every row gets ``fwt_*``:
+    the mean over tasks 2..T of the diagonal minus full's diagonal."""
+    folder = tmp_path / "sweep"
+    shutil.copytree(multirun, folder)
+    jobs = job_dirs(folder)
+    baseline_file = jobs[1] / "results.json"
+    baseline = json.loads(baseline_file.read_text())
+    baseline["method"], baseline["ratio"] = "full", None
+    baseline_file.write_text(json.dumps(baseline))
+    mine = json.loads((jobs[0] / "results.json").read_text())
+    rows = {row["method"]: row for row in methods_table(load_runs(folder))}
+    assert set(rows) == {"piggyback", "full"}
+    for metric in ("l1", "acc", "fid_domain"):
+        expected = mine["matrix"][metric][1][1] - baseline["matrix"][metric][1][1]
+        assert rows["piggyback"][f"fwt_{metric}"] == pytest.approx(expected)
+        assert rows["full"][f"fwt_{metric}"] == 0.0
+    write_report(folder)
+    assert "FWT L1 vs full" in (folder / "report" / "report.md").read_text()
+
+
+def test_without_a_full_run_there_is_no_forward_transfer(multirun: Path) -> None:
+    rows = methods_table(load_runs(multirun))
+    assert all(row.get("fwt_l1") is None for row in rows)

@@ -48,7 +48,7 @@ class EWCPlugin(TrainingPlugin):
     """The EWC penalty on the shared generator parameters, and the Fisher at every task's end."""
 
     def __init__(
-        self, strength: float = 1.0e4, fisher_batches: int = 16, online: bool = False, decay: float = 1.0
+        self, strength: float = 1.0e5, fisher_batches: int = 16, online: bool = False, decay: float = 1.0
     ) -> None:
         """``strength``: lambda (``method.lambda``); ``fisher_batches``: training batches the Fisher
         is estimated on; ``online``: one running Fisher with ``decay`` (gamma) instead of one per task."""
