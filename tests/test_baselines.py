@@ -30,7 +30,10 @@ CYCLE = ["model=cyclegan", "model.generator.ngf=4", "model.generator.n_blocks=1"
 def batches(count: int, seed: int, size: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
     generator = torch.Generator().manual_seed(seed)
     return [
-        (torch.rand(2, 3, size, size, generator=generator) * 2 - 1, torch.rand(2, 3, size, size, generator=generator) * 2 - 1)
+        (
+            torch.rand(2, 3, size, size, generator=generator) * 2 - 1,
+            torch.rand(2, 3, size, size, generator=generator) * 2 - 1,
+        )
         for _ in range(count)
     ]
 
@@ -54,7 +57,9 @@ def test_ewc_fisher_is_the_mean_squared_gradient_on_the_task_data(ewc_module) ->
     module.eval()
     expected = {name: torch.zeros_like(p) for name, p in params.items()}
     for batch in data[:2]:
-        grads = torch.autograd.grad(module.generator_objective(batch), list(params.values()), allow_unused=True)
+        grads = torch.autograd.grad(
+            module.generator_objective(batch), list(params.values()), allow_unused=True
+        )
         for name, grad in zip(params, grads):
             if grad is not None:
                 expected[name] += grad**2 / 2

@@ -101,7 +101,11 @@ def test_ddp_trainer_config_composes() -> None:
 
 @pytest.mark.parametrize(
     "method",
-    ["ewc", pytest.param("lifelong_gan", marks=pytest.mark.slow), pytest.param("progressive", marks=pytest.mark.slow)],
+    [
+        "ewc",
+        pytest.param("lifelong_gan", marks=pytest.mark.slow),
+        pytest.param("progressive", marks=pytest.mark.slow),
+    ],
 )
 def test_ddp_ranks_agree_for_the_other_baselines(method: str, tmp_path: Path) -> None:
     """EWC's Fisher (broadcast from rank 0), Lifelong GAN's distillation and progressive columns

@@ -132,7 +132,9 @@ def plugin_term(method: str, nets: list[nn.Module], device: torch.device) -> Ext
     return term
 
 
-def pix2pix_step(gen: nn.Module, size: dict, device: torch.device, extra: Extra | None = None) -> Callable[[], None]:
+def pix2pix_step(
+    gen: nn.Module, size: dict, device: torch.device, extra: Extra | None = None
+) -> Callable[[], None]:
     """One pix2pix training step (vanilla GAN loss + 100 L1) on fixed random data (plus ``extra``,
     a training plugin's term)."""
     disc = ReferencePatchGAN(6, ndf=size["ngf"], norm="batch").to(device)

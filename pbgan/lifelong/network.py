@@ -11,14 +11,14 @@ from torch import nn
 from pbgan.lifelong.layers import LifelongLayer, TaskConv
 
 
-def _stack_columns(net: "LifelongNet", args: tuple) -> tuple | None:
+def _stack_columns(net: LifelongNet, args: tuple) -> tuple | None:
     columns = net.columns()
     if columns == 1:
         return None
     return (args[0].repeat(columns, *([1] * (args[0].dim() - 1))), *args[1:])
 
 
-def _last_column(net: "LifelongNet", args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+def _last_column(net: LifelongNet, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
     columns = net.columns()
     if columns == 1:
         return None

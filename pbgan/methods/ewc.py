@@ -54,7 +54,9 @@ class EWCPlugin(TrainingPlugin):
         is estimated on; ``online``: one running Fisher with ``decay`` (gamma) instead of one per task."""
         super().__init__()
         if isinstance(strength, bool) or not isinstance(strength, (int, float)) or strength < 0:
-            raise ConfigError(f"method.lambda={strength!r}: the EWC strength is a number >= 0, for example 1000")
+            raise ConfigError(
+                f"method.lambda={strength!r}: the EWC strength is a number >= 0, for example 1000"
+            )
         if isinstance(fisher_batches, bool) or not isinstance(fisher_batches, int) or fisher_batches < 1:
             raise ConfigError(f"method.plugin.fisher_batches={fisher_batches!r}: use a whole number >= 1")
         if not 0.0 <= float(decay) <= 1.0:
@@ -136,7 +138,10 @@ class EWCPlugin(TrainingPlugin):
         anchor = {name: p.detach().clone() for name, p in shared_parameters(module).items()}
         if self.online and self.fishers:
             old = self.fishers[0]
-            fisher = {name: self.decay * self._on(old, name, f) + f if name in old else f for name, f in fisher.items()}
+            fisher = {
+                name: self.decay * self._on(old, name, f) + f if name in old else f
+                for name, f in fisher.items()
+            }
             self.anchors, self.fishers = [anchor], [fisher]
         else:
             self.anchors.append(anchor)
@@ -157,4 +162,6 @@ class EWCPlugin(TrainingPlugin):
 
     def extra_repr(self) -> str:
         kind = f"online, decay={self.decay}" if self.online else "separate"
-        return f"lambda={self.strength}, fisher_batches={self.fisher_batches}, {kind}, pairs={len(self.anchors)}"
+        return (
+            f"lambda={self.strength}, fisher_batches={self.fisher_batches}, {kind}, pairs={len(self.anchors)}"
+        )

@@ -50,7 +50,9 @@ def montage(images: torch.Tensor, grid: int) -> torch.Tensor:
             tops = torch.randint(height - h + 1, (n,)).tolist()
             lefts = torch.randint(width - w + 1, (n,)).tolist()
             for k, (src, top, left) in enumerate(zip(sources, tops, lefts)):
-                out[k, :, rows[i] : rows[i + 1], cols[j] : cols[j + 1]] = images[src, :, top : top + h, left : left + w]
+                out[k, :, rows[i] : rows[i + 1], cols[j] : cols[j + 1]] = images[
+                    src, :, top : top + h, left : left + w
+                ]
     return out
 
 

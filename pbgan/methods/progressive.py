@@ -37,9 +37,7 @@ def _columns(x: torch.Tensor, count: int) -> tuple[torch.Tensor, ...]:
     return x.chunk(count, 0)
 
 
-def column_outputs(
-    columns: tuple[torch.Tensor, ...], convolve, laterals: list[torch.Tensor]
-) -> torch.Tensor:
+def column_outputs(columns: tuple[torch.Tensor, ...], convolve, laterals: list[torch.Tensor]) -> torch.Tensor:
     """Every column's output, each with the lateral adapter from the columns before it."""
     outs: list[torch.Tensor] = []
     for task, h in enumerate(columns):
@@ -99,7 +97,9 @@ class ColumnConv(LifelongLayer):
     def convolve(self, task: int, x: torch.Tensor) -> torch.Tensor:
         spec, bias = self.spec, self.biases[task] if self.spec.bias else None
         if spec.transposed:
-            return F.conv_transpose2d(x, self.weights[task], bias, spec.stride, spec.padding, spec.output_padding)
+            return F.conv_transpose2d(
+                x, self.weights[task], bias, spec.stride, spec.padding, spec.output_padding
+            )
         return F.conv2d(x, self.weights[task], bias, spec.stride, spec.padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,9 +118,15 @@ class ColumnConv(LifelongLayer):
         total = 0
         for task in range(count):
             trainable = grad and task >= self.frozen and self.weights[task].requires_grad
-            total += plain_macs(spec.out_channels, [ConvCall(size, positions, outputs, trainable and x.requires_grad, trainable)])
+            total += plain_macs(
+                spec.out_channels,
+                [ConvCall(size, positions, outputs, trainable and x.requires_grad, trainable)],
+            )
             if task:
-                total += plain_macs(spec.out_channels, [ConvCall(task * spec.out_channels, outputs, outputs, False, trainable)])
+                total += plain_macs(
+                    spec.out_channels,
+                    [ConvCall(task * spec.out_channels, outputs, outputs, False, trainable)],
+                )
         return total
 
     @torch.no_grad()

@@ -153,7 +153,9 @@ class LifelongGANModule(pl.LightningModule):
         discriminators and without the plugin's terms (what EWC's Fisher differentiates)."""
         raise NotImplementedError
 
-    def net_inputs(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    def net_inputs(
+        self, batch: tuple[torch.Tensor, torch.Tensor]
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
         """Per lifelong net, the images of ``batch`` it takes as input, and the batch's other images
         where they fit its input too (Lifelong GAN's "swap" inputs), else None."""
         raise NotImplementedError

@@ -101,7 +101,11 @@ class CycleGANModule(LifelongGANModule):
         parts["g_gan_ba"] = self.gan_loss(self.d_b(fake_a), True)
         parts["cycle_a"] = F.l1_loss(self.g_ba(fake_b), real_a)
         parts["cycle_b"] = F.l1_loss(self.g_ab(fake_a), real_b)
-        total = parts["g_gan_ab"] + parts["g_gan_ba"] + self.lambda_cycle * (parts["cycle_a"] + parts["cycle_b"])
+        total = (
+            parts["g_gan_ab"]
+            + parts["g_gan_ba"]
+            + self.lambda_cycle * (parts["cycle_a"] + parts["cycle_b"])
+        )
         if self.lambda_identity > 0:
             parts["idt_a"] = F.l1_loss(self.g_ab(real_b), real_b)
             parts["idt_b"] = F.l1_loss(self.g_ba(real_a), real_a)
@@ -112,7 +116,9 @@ class CycleGANModule(LifelongGANModule):
         real_a, real_b = self.prepare_batch(batch)
         return self.generator_losses(real_a, real_b, {})
 
-    def net_inputs(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    def net_inputs(
+        self, batch: tuple[torch.Tensor, torch.Tensor]
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
         real_a, real_b = batch
         return {"g_ab": (real_a, real_b), "g_ba": (real_b, real_a)}
 

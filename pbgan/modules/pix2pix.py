@@ -65,7 +65,9 @@ class Pix2PixModule(LifelongGANModule):
         real_a, real_b = self.prepare_batch(batch)
         return self.generator_losses(real_a, real_b, self.generator(real_a), {})
 
-    def net_inputs(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    def net_inputs(
+        self, batch: tuple[torch.Tensor, torch.Tensor]
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
         real_a, real_b = batch
         return {"generator": (real_a, real_b if real_b.shape[1] == real_a.shape[1] else None)}
 

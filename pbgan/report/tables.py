@@ -158,7 +158,9 @@ def _group_row(
     if baselines:
         for metric in ["acc", *fid_keys, *(["l1"] if with_l1 else [])]:
             _stat_columns(
-                row, f"fwt_{metric}", (forward_transfer(run, baselines.get(_baseline_key(run)), metric) for run in group)
+                row,
+                f"fwt_{metric}",
+                (forward_transfer(run, baselines.get(_baseline_key(run)), metric) for run in group),
             )
     changes = [run.results.output_change() for run in group]
     row["output_change"] = max((c for c in changes if c is not None), default=None)
