@@ -310,3 +310,28 @@ def test_only_progressive_nets_stack_columns(method: str) -> None:
         progressive.begin_task(name)
     assert progressive.generator.columns() == 3
     assert progressive.generator(torch.rand(2, 3, 32, 32)).shape[0] == 2
+
+
+@pytest.mark.parametrize("method", ["ewc", "lifelong_gan", "progressive"])
+def test_extending_a_file_keeps_what_the_method_needs(method: str, tmp_path: Path) -> None:
+    """init_from: EWC's Fisher and anchor of the file's task come along, Lifelong GAN distils from
+    the loaded model, progressive adds a column beside the loaded ones."""
+    first = ["~task_seq.tasks.map2aerial", "~task_seq.tasks.seg2facade", "~task_seq.tasks.edges2bag"]
+    second = ["~task_seq.tasks.labels2street", "~task_seq.tasks.seg2facade", "~task_seq.tasks.edges2bag"]
+    run_sequence(compose_config([*first, f"method={method}"]), tmp_path / "first")
+    model = tmp_path / "first" / "lifelong.pt"
+    results = run_sequence(
+        compose_config([*second, f"method={method}", f"init_from={model}"]), tmp_path / "extended"
+    )
+    change = results["forgetting"]["max_abs_change"][1][0]
+    per_task = results["params"]["per_task"]
+    if method == "progressive":
+        assert change == 0.0 and per_task[1] > per_task[0]
+    else:
+        assert change > 0.0
+    if method == "ewc":
+        before = load_lifelong_file(model)["plugin"]["_extra_state"]
+        after = load_lifelong_file(tmp_path / "extended" / "lifelong.pt")["plugin"]["_extra_state"]
+        assert len(before["fishers"]) == 1 and len(after["fishers"]) == 2
+        assert all(torch.equal(after["fishers"][0][k], v) for k, v in before["fishers"][0].items())
+        assert all(torch.equal(after["anchors"][0][k], v) for k, v in before["anchors"][0].items())
