@@ -192,6 +192,16 @@ def test_progressive_keeps_old_tasks_exactly_at_a_growing_cost(tmp_path: Path) -
     written = export_task(tmp_path / "lifelong.pt", "3", tmp_path / "exported", ("torchscript",))
     path, difference = written["torchscript"]
     assert path.is_file() and difference < 1e-5
+    # generate: task 2's outputs of a folder of images, one per input, batched as asked
+    from PIL import Image
+
+    from pbgan.generate import generate
+
+    (tmp_path / "in").mkdir()
+    for index in range(3):
+        Image.new("RGB", (32, 32), (40 * index, 90, 200)).save(tmp_path / "in" / f"img{index}.png")
+    outputs = generate(tmp_path / "lifelong.pt", "2", tmp_path / "in", tmp_path / "out", batch_size=2)
+    assert sorted(p.name for p in outputs) == ["img0.png", "img1.png", "img2.png"]
 
 
 @pytest.mark.parametrize("model", ["pix2pix", "cyclegan"])
