@@ -375,8 +375,9 @@ def test_notebook_runs_on_the_multirun(multirun: Path, monkeypatch: pytest.Monke
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
     images = [output for output in outputs if "image/png" in output.get("data", {})]
-    # ratio plot, FID against parameters, a heatmap and a sample figure for each of the two runs
-    assert len(images) == 1 + 1 + 2 + 2
+    # ratio plot, FID against parameters, task 1 across stages, a heatmap and a sample figure for
+    # each of the two runs
+    assert len(images) == 1 + 1 + 1 + 2 + 2
     text = "".join(output.get("text", "") for output in outputs)
     assert f"2 runs under {multirun.resolve()}" in text
 
