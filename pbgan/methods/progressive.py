@@ -54,23 +54,11 @@ class ColumnConv(LifelongLayer):
 
     column_layer = True
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        output_padding: int = 0,
-        bias: bool = True,
-        transposed: bool = False,
-        label: str = "",
-    ) -> None:
-        super().__init__(label)
-        self.spec = ConvSpec(
-            in_channels, out_channels, kernel_size, stride, padding, output_padding, bias, transposed, label
-        )
-        self.out_channels = out_channels
+    def __init__(self, spec: ConvSpec) -> None:
+        """``spec``: the geometry a network asks of this layer (the same in every column)."""
+        super().__init__(spec.label)
+        self.spec = spec
+        self.out_channels = spec.out_channels
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         self.laterals = nn.ParameterList()  # laterals[t - 1]: task t's adapter (C_out, t C_out, 1, 1)
@@ -196,11 +184,10 @@ class PlainColumnNorm(nn.Module):
 class ProgressiveFamily(LayerFamily):
     """Column layers everywhere: every layer is the task's own, with laterals from earlier columns."""
 
-    def layer(self, spec: ConvSpec, task_specific: bool) -> nn.Module:
-        return ColumnConv(**spec.arguments())
-
     def shared_conv(self, spec: ConvSpec) -> nn.Module:
-        return ColumnConv(**spec.arguments())
+        return ColumnConv(spec)
+
+    task_specific_conv = shared_conv
 
     def norm(self, kind: str, channels: int) -> nn.Module:
         check_norm(kind)
