@@ -6,6 +6,7 @@ import torch
 from omegaconf import DictConfig
 
 from pbgan.errors import ConfigError
+from pbgan.lifelong.storage import check_codec
 from pbgan.methods.piggyback import check_ratio
 
 
@@ -52,6 +53,7 @@ def validate_config(cfg: DictConfig) -> None:
     ):
         check_positive(cfg, option)
     check_task_length(cfg)
+    check_codec(str(cfg.get("storage", {}).get("dtype", "float32")))
     if cfg.speed.bf16 and (cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available()):
         raise ConfigError(
             "speed.bf16=true needs a CUDA GPU (bf16 autocast on a CPU is slower than float32): "

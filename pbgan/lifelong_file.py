@@ -25,7 +25,9 @@ FORMAT = "pbgan-lifelong"
 # 3: the last layers are plain task-specific layers (their filters under ``weights``).
 # 4: sequential fine-tuning's batch norms keep running statistics per task (``SharedNorm``);
 # older files' single statistics become every task's.
-FORMAT_VERSION = 4
+# 5: a generator may keep finished tasks compressed (``storage``: task -> codec; their tensors in
+# stored form, :mod:`pbgan.lifelong.storage`).
+FORMAT_VERSION = 5
 FILE_NAME = "lifelong.pt"
 
 
@@ -60,6 +62,8 @@ def legacy_node(settings: dict[str, Any]) -> dict[str, Any]:
 NODE_OPTIONS = {
     "_target_": "model (model.generator._target_)",
     "family.ratio": "ratio",
+    "family.rank": "method.rank",
+    "family.ratio_schedule": "method.ratio_schedule",
     "family._target_": "method",
     "family": "method (method.family)",
     "ngf": "model.generator.ngf (times method.width)",
@@ -123,7 +127,7 @@ def save_lifelong_file(
         "image_size": image_size,
         "tasks": tasks[: module.frozen_tasks],
         "generators": {
-            name: {"node": node, "state_dict": net.state_dict()}
+            name: {"node": node, "state_dict": net.stored_state(), "storage": dict(net.storage)}
             for (name, net), node in zip(module.lifelong_nets().items(), module.generator_nodes().values())
         },
         "plugin": module.plugin.state_dict(),
@@ -174,7 +178,10 @@ def load_tasks_into(
     state = dict(entry["state_dict"])
     for name, layer in net.lifelong_layers():
         layer.upgrade_state(f"{name}.", state, version)
-    net.load_state_dict(state)
+    try:
+        net.load_stored_state(state, entry.get("storage") or {})
+    except (ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise PbganError(f"the stored tensors cannot be read ({error}); the file is damaged") from None
     net.rebuild_derived()
     return net
 

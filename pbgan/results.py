@@ -107,6 +107,9 @@ class ContinualResults:
     # Set when the sequence extends a model file: its file and how many tasks came from it.
     # Those tasks' rows were measured by the run that learned them (with its own classifier).
     extended_from: dict[str, Any] | None = None
+    # storage.dtype per finished task: its codec, float32 and stored bytes, and for a compressed
+    # task the one-time change compressing made (outputs, metrics just before); None: not recorded.
+    storage: list[dict[str, Any] | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.max_abs_change:
@@ -129,6 +132,7 @@ class ContinualResults:
 
         self.matrix = {name: cut(matrix) for name, matrix in self.matrix.items()}
         self.max_abs_change = cut(self.max_abs_change)
+        self.storage = self.storage[:keep]
         self.untrained = {
             name: values[:keep] + [None] * (size - keep) for name, values in self.untrained.items()
         }
@@ -140,6 +144,11 @@ class ContinualResults:
     def record_metrics(self, stage: int, task: int, metrics: dict[str, float]) -> None:
         for name, value in metrics.items():
             self.matrix.setdefault(name, empty_matrix(len(self.tasks)))[stage][task] = value
+
+    def record_storage(self, task: int, record: dict[str, Any]) -> None:
+        """How task ``task`` was stored when it ended (``storage.dtype``)."""
+        self.storage += [None] * (task + 1 - len(self.storage))
+        self.storage[task] = record
 
     def record_change(self, stage: int, task: int, change: float) -> None:
         self.max_abs_change[stage][task] = change
@@ -175,6 +184,7 @@ class ContinualResults:
             "forgetting": {CHANGE: self.max_abs_change},
             "task_seconds": self.task_seconds,
             "extended_from": self.extended_from,
+            "storage": self.storage,
         }
 
     @classmethod
@@ -200,6 +210,7 @@ class ContinualResults:
             classifier=data.get("classifier", {}),
             higher_is_better=data["higher_is_better"],
             extended_from=data.get("extended_from"),
+            storage=list(data.get("storage") or []),
         )
 
     @classmethod
@@ -247,6 +258,9 @@ class ContinualResults:
         first = self.per_task_params[0] if self.per_task_params else 0
         standalone = self.standalone_params or first
         first_bytes = self.per_task_bytes[0] if self.per_task_bytes else 0
+        first_record = self.storage[0] if self.storage else None
+        if first_record and first_record.get("float32_bytes"):  # a standalone model is float32
+            first_bytes = int(first_record["float32_bytes"])
         standalone_bytes = first_bytes * standalone // first if first else 0
         learned = self.completed
         return {

@@ -314,6 +314,7 @@ class SequenceRunner:
         self.results.record_untrained(task, evaluator.untrained(module, task))
         folder = self.store.checkpoint_dir(task, spec)
         seconds = training.train(module, task, spec, datamodule, folder, checkpoint)
+        self._store_compressed(module, task, evaluator)
         rows = evaluator.stage(module, task, self.results)
         self.results.record_stage(
             module.stored_parameters(task), module.stored_bytes(task), module.bank_sizes(), seconds
@@ -334,6 +335,40 @@ class SequenceRunner:
         self.store.write_stage(module, self.results, self.specs, int(self.cfg.data.image_size), extra)
         fault_point("stage-written")
         self.store.remove_checkpoints(task, spec)
+
+    def _store_compressed(self, module: LifelongGANModule, task: int, evaluator: ContinualEvaluator) -> None:
+        """Apply ``storage.dtype`` to the task just finished, recording the one-time change it
+        makes to the task's outputs on its eval images (both directions where the model has
+        two) and its metrics just before."""
+        codec = str(self.cfg.storage.dtype)
+        float_bytes = module.stored_bytes(task)
+        if codec == "float32":
+            self.results.record_storage(task, {"dtype": codec, "float32_bytes": float_bytes})
+            return
+        before = evaluator.outputs(module, task)
+        metrics_before = evaluator.metrics(task, before)
+        before = evaluator.probe_outputs(module, task, before)
+        module.compress_task(task, codec)
+        after = evaluator.probe_outputs(module, task, evaluator.outputs(module, task))
+        change = (after - before).abs()
+        record = {
+            "dtype": codec,
+            "float32_bytes": float_bytes,
+            "stored_bytes": module.stored_bytes(task),
+            "max_abs_change": float(change.max()),
+            "mean_abs_change": float(change.mean()),
+            "metrics_before": metrics_before,
+        }
+        self.results.record_storage(task, record)
+        log.info(
+            "[pbgan] %s stored as %s: %d -> %d bytes; outputs changed once by at most %.3g (mean %.3g)",
+            self.specs[task].name,
+            codec,
+            float_bytes,
+            record["stored_bytes"],
+            record["max_abs_change"],
+            record["mean_abs_change"],
+        )
 
     def _log_stage(self, module: LifelongGANModule, stage: int, grids: dict[str, torch.Tensor]) -> None:
         if not self.loggers:

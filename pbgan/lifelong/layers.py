@@ -121,6 +121,16 @@ class LifelongLayer(nn.Module):
         """Buffers (running statistics) that belong to ``task`` alone."""
         return []
 
+    def compressible(self, task: int) -> list[tuple[nn.Parameter, int]]:
+        """``task``'s weight tensors that compressed storage may round (``storage.dtype``), each
+        with the axis of its filters: every task parameter with two or more dimensions (biases and
+        norms stay float32)."""
+        return [(p, self.filter_axis(p)) for p in self.task_parameters(task) if p.dim() >= 2 and p.numel()]
+
+    def filter_axis(self, param: nn.Parameter) -> int:
+        """The axis along which ``param`` holds one filter (or matrix row) per index."""
+        return 0
+
     def shared_tensors(self) -> list[torch.Tensor]:
         """Tensors of this layer that every task shares and that keep training task after task
         (stored once, as the network's shared tensors); none in most layers."""
@@ -197,6 +207,10 @@ class TaskConv(LifelongLayer):
         # Calls per training step and the step's shared weights (set by LifelongNet.sharing_weights).
         self.step_calls = 1
         self._step: dict | None = None
+
+    def filter_axis(self, param: nn.Parameter) -> int:
+        """A transposed layer's weight holds its filters along axis 1 ``(C_in, N, k, k)``."""
+        return 1 if self.transposed and param.dim() == 4 else 0
 
     @property
     def filter_size(self) -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
 
+from pbgan.lifelong import storage
 from pbgan.lifelong.layers import LifelongLayer, TaskConv
 
 
@@ -43,6 +45,10 @@ class LifelongNet(nn.Module):
         # the last column's output handed back. Other nets pass through unchanged.
         self.fixed_columns: int | None = None  # a standalone copy computes exactly this many
         self._stacks_columns: bool | None = None
+        # Compressed storage (storage.dtype): the codec of each finished task stored compressed,
+        # and each compressed tensor's stored form by state-dict key (what the model file keeps).
+        self.storage: dict[int, str] = {}
+        self._codes: dict[str, Any] = {}
         self.register_forward_pre_hook(_stack_columns)
         self.register_forward_hook(_last_column)
 
@@ -156,10 +162,55 @@ class LifelongNet(nn.Module):
         inside = {id(t) for layer in layers for t in [*layer.parameters(), *layer.buffers()]} - shared
         return [t for t in [*self.parameters(), *self.buffers()] if id(t) not in inside]
 
+    def compressible(self, task: int) -> list[tuple[str, nn.Parameter, int]]:
+        """(state-dict key, parameter, filter axis) of each tensor of ``task`` that compressed
+        storage rounds."""
+        names = {id(p): name for name, p in self.named_parameters(remove_duplicate=False)}
+        return [
+            (names[id(p)], p, axis)
+            for _, layer in self.lifelong_layers()
+            for p, axis in layer.compressible(task)
+        ]
+
+    @torch.no_grad()
+    def compress_task(self, task: int, codec: str) -> None:
+        """Store the finished task ``task`` with ``codec``: its weight tensors take, once and in
+        place, the values the codec keeps, so the task computes from then on exactly what the model
+        file can restore (:mod:`pbgan.lifelong.storage`)."""
+        storage.check_codec(codec)
+        if task >= self._frozen:
+            raise RuntimeError(f"task {task} is not finished: only a frozen task is stored compressed")
+        if task in self.storage:
+            raise RuntimeError(f"task {task} is stored already (as {self.storage[task]})")
+        for name, param, axis in self.compressible(task):
+            if codec == "float32":
+                continue
+            entry = storage.encode(param, codec, axis)
+            param.copy_(storage.decode(entry))
+            self._codes[name] = entry
+        self.storage[task] = codec
+        self.rebuild_derived()
+
+    def stored_state(self) -> dict[str, Any]:
+        """The state dict as the model file keeps it: compressed tasks' tensors in stored form."""
+        state = self.state_dict()
+        return {key: self._codes.get(key, value) for key, value in state.items()}
+
+    def load_stored_state(self, state: dict[str, Any], codecs: dict[int, str]) -> None:
+        """Load a state kept by :meth:`stored_state` (``codecs``: each compressed task's codec)."""
+        self._codes = {key: value for key, value in state.items() if not isinstance(value, torch.Tensor)}
+        self.load_state_dict({key: storage.decode(value) for key, value in state.items()})
+        self.storage = {int(task): storage.check_codec(str(codec)) for task, codec in codecs.items()}
+
     def stored_counts(self, task: int) -> tuple[int, int]:
-        """(parameters, bytes) task ``task`` adds: DESIGN section 1's formula for piggyback."""
+        """(parameters, bytes) task ``task`` adds: DESIGN section 1's formula for piggyback; bytes
+        as stored (a compressed task's tensors at the codec's size)."""
         params = sum(layer.stored_counts(task)[0] for _, layer in self.lifelong_layers())
         size = sum(layer.stored_counts(task)[1] for _, layer in self.lifelong_layers())
+        codec = self.storage.get(task, "float32")
+        if codec != "float32":
+            for _, param, axis in self.compressible(task):
+                size += storage.stored_bytes(param, codec, axis) - param.numel() * param.element_size()
         if task == 0:
             shared = self.shared_tensors()
             params += sum(t.numel() for t in shared if isinstance(t, nn.Parameter))

@@ -61,6 +61,10 @@ class MaskedConv(TaskConv):
     def task_weight(self, task: int) -> torch.Tensor:
         return self.weight if task == 0 else self.weight * self.mask(task)
 
+    def compressible(self, task: int) -> list[tuple[nn.Parameter, int]]:
+        """A later task stores one bit per weight already: only task 1's weight is compressed."""
+        return super().compressible(task) if task == 0 else []
+
     def stored_counts(self, task: int) -> tuple[int, int]:
         if task == 0:
             return super().stored_counts(task)

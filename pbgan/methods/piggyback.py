@@ -1,12 +1,23 @@
 """Piggyback GAN (Zhai et al., ECCV 2020; DESIGN section 1): per layer, a share ``ratio`` of new
 filters per task and the rest as learned combinations ``P_t^T B_t`` of a frozen, growing bank.
 
-The method is this file plus ``conf/method/piggyback.yaml`` (and ``pf.yaml``: ratio 0).
+Two ways to store a task with fewer numbers (issue 16), alone or together:
+
+- ``rank``: low-rank piggyback matrices ``P_t = A_t C_t`` (``A_t``: ``M_t x r``, ``C_t``:
+  ``r x (N - n_u)``), so a layer's mixing costs ``r (M_t + N - n_u)`` numbers instead of
+  ``M_t (N - n_u)``; a layer whose full matrix is no larger keeps the full matrix.
+- ``ratio_schedule``: the share of new filters per layer, as an ordered mapping from layer-name
+  patterns (``down1``, ``down*``, ``block*``; :mod:`fnmatch`) to shares; a layer takes the first
+  pattern that matches its name, and ``ratio`` where none does.
+
+The method is this file plus ``conf/method/piggyback.yaml`` (``pf.yaml``: ratio 0).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -24,14 +35,41 @@ def unconstrained_count(ratio: float, filters: int) -> int:
     return int(math.floor(ratio * filters + 0.5))
 
 
-def check_ratio(ratio: float) -> None:
+def check_ratio(ratio: float, option: str = "ratio") -> None:
     """Refuse a share of new filters outside [0, 1] with the option name and the fix."""
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
         raise ConfigError(
-            f"ratio={ratio!r} is not a share of filters: use a number in [0, 1] "
+            f"{option}={ratio!r} is not a share of filters: use a number in [0, 1] "
             "(0 = pure factorization over the bank, 1 = all filters new for every task), "
             "for example ratio=0.25"
         )
+
+
+def check_rank(rank: int | None) -> None:
+    """Refuse a rank that is not a positive whole number (or null: full-rank matrices)."""
+    if rank is None:
+        return
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ConfigError(
+            f"method.rank={rank!r} is not a rank: use a whole number >= 1 for low-rank piggyback "
+            "matrices P = A C (for example method.rank=8), or null for full matrices"
+        )
+
+
+def check_schedule(schedule: Mapping[str, float] | None) -> dict[str, float]:
+    """An ordered ``{pattern: share}`` mapping, each share checked; {} for none."""
+    if schedule is None:
+        return {}
+    if not isinstance(schedule, Mapping):
+        raise ConfigError(
+            f"method.ratio_schedule={schedule!r} is not a mapping: give layer-name patterns and "
+            "shares, for example 'method.ratio_schedule={down1:0.5,down*:0.1}'"
+        )
+    checked = {}
+    for pattern, share in schedule.items():
+        check_ratio(share, f"method.ratio_schedule.{pattern}")
+        checked[str(pattern)] = float(share)
+    return checked
 
 
 class PiggybackConv(TaskConv):
@@ -47,13 +85,17 @@ class PiggybackConv(TaskConv):
     the stored parameters.
     """
 
-    def __init__(self, *args, ratio: float = 0.25, **kwargs) -> None:
-        """:class:`TaskConv`'s geometry arguments, and ``ratio``: the share of new filters."""
+    def __init__(self, *args, ratio: float = 0.25, rank: int | None = None, **kwargs) -> None:
+        """:class:`TaskConv`'s geometry arguments, ``ratio``: the share of new filters, and
+        ``rank``: the rank of the piggyback matrices (None: full)."""
         super().__init__(*args, **kwargs)
+        check_rank(rank)
         self.ratio = float(ratio)
+        self.rank = rank
         self.n_new = unconstrained_count(self.ratio, self.out_channels)
         self.unconstrained = nn.ParameterList()
-        self.piggyback = nn.ParameterList()
+        self.piggyback = nn.ParameterList()  # P_t, or A_t where the task's matrix is low-rank
+        self.piggyback_right = nn.ParameterList()  # C_t of a low-rank task, else an empty tensor
         self.register_buffer("bank", torch.empty(0, self.filter_size), persistent=False)
         # A transposed layer's bank in conv_transpose2d's layout (C_in, M, k, k), for mixing.
         self.register_buffer("bank_t", torch.empty(0), persistent=False)
@@ -71,6 +113,12 @@ class PiggybackConv(TaskConv):
     def bank_size(self) -> int:
         return self.bank.shape[0]
 
+    def low_rank(self, task: int) -> bool:
+        """Whether ``task`` keeps its matrix as ``A_t C_t``: a rank is set and the two factors
+        store fewer numbers than the full ``M_t x (N - n_u)`` matrix."""
+        rows, combos = self.bank_rows(task), self.out_channels - self.new_filters(task)
+        return self.rank is not None and rows * combos > 0 and self.rank * (rows + combos) < rows * combos
+
     def _create_task(self, task: int) -> None:
         n_new = self.new_filters(task)
         shape = (n_new, self.in_channels, self.kernel_size, self.kernel_size)
@@ -82,21 +130,41 @@ class PiggybackConv(TaskConv):
         combos = self.out_channels - n_new
         # Scaled so a composed filter starts with the spread of a bank filter.
         std = 1.0 / math.sqrt(rows) if rows else 0.0
-        self.piggyback.append(nn.Parameter(torch.randn(rows, combos, **factory) * std))
+        if self.low_rank(task):
+            # A ~ N(0, 1/M), C ~ N(0, 1/r): each entry of A C has variance 1/M, as a full P's.
+            self.piggyback.append(nn.Parameter(torch.randn(rows, self.rank, **factory) * std))
+            right = torch.randn(self.rank, combos, **factory) / math.sqrt(self.rank)
+            self.piggyback_right.append(nn.Parameter(right))
+        else:
+            self.piggyback.append(nn.Parameter(torch.randn(rows, combos, **factory) * std))
+            if self.rank is not None:
+                self.piggyback_right.append(nn.Parameter(torch.empty(0, **factory)))
         self._add_bias()
 
+    def matrices(self, task: int) -> list[nn.Parameter]:
+        """``task``'s piggyback matrix, or its two low-rank factors ``A_t``, ``C_t``."""
+        if self.rank is None:
+            return [self.piggyback[task]]
+        return [self.piggyback[task], self.piggyback_right[task]]
+
+    def mixing_matrix(self, task: int) -> torch.Tensor:
+        """``P_t`` (``M_t x (N - n_u)``): the stored matrix, or ``A_t C_t``."""
+        if self.low_rank(task):
+            return self.piggyback[task] @ self.piggyback_right[task]
+        return self.piggyback[task]
+
     def task_parameters(self, task: int) -> list[nn.Parameter]:
-        params = [self.unconstrained[task], self.piggyback[task]]
+        params = [self.unconstrained[task], *self.matrices(task)]
         if self.has_bias:
             params.append(self.biases[task])
         return params
 
     def parameter_groups(self, task: int) -> dict[str, list[nn.Parameter]]:
-        """The matrices P train in the ``mixing`` group (``model.optim.piggyback_lr_scale``)."""
-        matrix = self.piggyback[task]
-        mixing = [matrix] if matrix.numel() else []
+        """The matrices P (or their factors) train in the ``mixing`` group
+        (``model.optim.piggyback_lr_scale``)."""
+        mixing = [m for m in self.matrices(task) if m.numel()]
         return {
-            "weights": [p for p in self.task_parameters(task) if p is not matrix or not mixing],
+            "weights": [p for p in self.task_parameters(task) if not any(p is m for m in mixing)],
             "mixing": mixing,
         }
 
@@ -124,7 +192,10 @@ class PiggybackConv(TaskConv):
         """``P_t^T B_t`` as filters ``(N - n_u, C_in, k, k)``."""
         if self.bank.shape[0] < rows:
             raise RuntimeError(f"task {task} needs {rows} bank filters, the bank has {self.bank.shape[0]}")
-        combined = self.piggyback[task].t() @ self.bank[:rows]
+        if self.low_rank(task):  # C^T (A^T B): r (M + N - n_u) d multiply-adds instead of M (N - n_u) d
+            combined = self.piggyback_right[task].t() @ (self.piggyback[task].t() @ self.bank[:rows])
+        else:
+            combined = self.piggyback[task].t() @ self.bank[:rows]
         return combined.view(-1, self.in_channels, self.kernel_size, self.kernel_size)
 
     def weight(self, task: int) -> torch.Tensor:
@@ -186,7 +257,7 @@ class PiggybackConv(TaskConv):
             bank = self.bank_t[:, :rows]
         else:
             bank = self.bank[:rows].view(rows, self.in_channels, self.kernel_size, self.kernel_size)
-        mixing = self.piggyback[task].t()[:, :, None, None]  # a 1x1 convolution over bank outputs
+        mixing = self.mixing_matrix(task).t()[:, :, None, None]  # a 1x1 convolution over bank outputs
         parts = [F.conv2d(self._convolve(x, bank), mixing)]
         if self.n_new:
             parts.insert(0, self._convolve(x, self.unconstrained[task]))
@@ -194,19 +265,34 @@ class PiggybackConv(TaskConv):
         return out + self.biases[task].view(1, -1, 1, 1) if self.has_bias else out
 
     def role(self) -> str:
-        return f"ratio={self.ratio}, n_u={self.n_new}, bank={self.bank.shape[0]}"
+        rank = f", rank={self.rank}" if self.rank is not None else ""
+        return f"ratio={self.ratio}, n_u={self.n_new}{rank}, bank={self.bank.shape[0]}"
 
 
 class PiggybackFamily(LayerFamily):
-    """Piggyback layers with a share ``ratio`` of unconstrained filters per new task."""
+    """Piggyback layers with a share ``ratio`` of unconstrained filters per new task (per layer
+    where ``ratio_schedule`` names the layer) and optionally low-rank matrices of ``rank``."""
 
-    def __init__(self, ratio: float) -> None:
+    def __init__(
+        self, ratio: float, rank: int | None = None, ratio_schedule: Mapping[str, float] | None = None
+    ) -> None:
         check_ratio(ratio)
+        check_rank(rank)
         self.ratio = float(ratio)
+        self.rank = rank
+        self.schedule = check_schedule(ratio_schedule)
 
     @property
     def share_of_new_filters(self) -> float:
         return self.ratio
 
+    def layer_ratio(self, label: str) -> float:
+        """The share of new filters of the layer named ``label``: the first schedule pattern that
+        matches it, else ``ratio``."""
+        for pattern, share in self.schedule.items():
+            if fnmatch.fnmatchcase(label, pattern):
+                return share
+        return self.ratio
+
     def shared_conv(self, spec: ConvSpec) -> PiggybackConv:
-        return PiggybackConv(**spec.arguments(), ratio=self.ratio)
+        return PiggybackConv(**spec.arguments(), ratio=self.layer_ratio(spec.label), rank=self.rank)

@@ -196,6 +196,11 @@ class LifelongGANModule(pl.LightningModule):
         for net in self.lifelong_nets().values():
             net.set_task(task)
 
+    def compress_task(self, task: int, codec: str) -> None:
+        """Store the finished ``task`` of every lifelong generator with ``codec`` (storage.dtype)."""
+        for net in self.lifelong_nets().values():
+            net.compress_task(task, codec)
+
     def stored_parameters(self, task: int) -> int:
         return sum(net.stored_parameters(task) for net in self.lifelong_nets().values())
 

@@ -22,7 +22,18 @@ SETTING_KEYS = ("seed", "ratio", "method", "method.width", "task_seq", "logger")
 SETTING_PREFIXES = ("hydra.", "paths.", "logger.")
 # The tables' order of methods: the exact ones by stored size, then those that forget, then the
 # standalone models they are all measured against. Methods not listed follow, by name.
-METHOD_ORDER = ("piggyback", "pf", "mask", "progressive", "sft", "ewc", "ewc_online", "lifelong_gan", "full")
+METHOD_ORDER = (
+    "piggyback",
+    "pf",
+    "mask",
+    "lora",
+    "progressive",
+    "sft",
+    "ewc",
+    "ewc_online",
+    "lifelong_gan",
+    "full",
+)
 
 
 @dataclass
