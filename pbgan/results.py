@@ -312,6 +312,15 @@ class ContinualResults:
             return None
         return statistics.mean(per_task[1:]) / (standalone / len(per_task))
 
+    def new_task_bytes_share(self) -> float | None:
+        """Mean bytes each task after the first stores (as stored: compressed where it is), over
+        one standalone float32 model's bytes."""
+        params = self.params()
+        per_task, standalone = params["per_task_bytes"], params["standalone_bytes_total"]
+        if len(per_task) < 2 or not standalone:
+            return None
+        return statistics.mean(per_task[1:]) / (standalone / len(per_task))
+
     def bytes_share(self) -> float | None:
         """Stored bytes over the bytes of T standalone models."""
         params = self.params()

@@ -103,22 +103,27 @@ def test_ddp_trainer_config_composes() -> None:
     "method",
     [
         "ewc",
+        "piggyback_lite storage.dtype=int8",
+        pytest.param("lora", marks=pytest.mark.slow),
         pytest.param("lifelong_gan", marks=pytest.mark.slow),
         pytest.param("progressive", marks=pytest.mark.slow),
     ],
 )
 def test_ddp_ranks_agree_for_the_other_baselines(method: str, tmp_path: Path) -> None:
-    """EWC's Fisher (broadcast from rank 0), Lifelong GAN's distillation and progressive columns
-    under DDP: both ranks freeze the same tasks, as one process does."""
+    """EWC's Fisher (broadcast from rank 0), Lifelong GAN's distillation, progressive columns,
+    low-rank adapters and compressed storage under DDP: both ranks freeze (and store) the same
+    tasks, as one process does."""
+    name, *options = method.split()
     output = run(
         tmp_path / "ddp",
-        f"method={method}",
+        f"method={name}",
+        *options,
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
         "trainer.use_distributed_sampler=false",
     )
-    run(tmp_path / "single", f"method={method}")
+    run(tmp_path / "single", f"method={name}", *options)
     lines = re.findall(r"\[pbgan\] rank (\d)/2: task (\d) frozen, state digest (\w+)", output)
     digests = {(int(task), int(rank)): digest for rank, task, digest in lines}
     assert digests[(1, 0)] == digests[(1, 1)] and digests[(2, 0)] == digests[(2, 1)]

@@ -31,4 +31,43 @@ def test_experiment_composes_with_a_sweep(experiment: str) -> None:
 
 
 def test_every_documented_experiment_exists() -> None:
-    assert len(EXPERIMENTS) == 12
+    assert len(EXPERIMENTS) == 13
+
+
+VARIANTS = sorted(path.stem for path in (CONF / "variant").glob("*.yaml"))
+
+
+def test_efficiency_sweeps_every_variant_over_two_seeds() -> None:
+    params = sweep_params("efficiency")
+    assert sorted(params["+variant"]) == VARIANTS and params["seed"] == ["0", "1"]
+    assert {"full", "piggyback", "pf", "mask", "lite", "lite_int8"} <= set(VARIANTS)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_builds_its_generator(variant: str) -> None:
+    from pbgan.build import method_family
+    from pbgan.config import validate_config
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["+experiment=efficiency", f"+variant={variant}"])
+    validate_config(cfg)
+    method_family(cfg)  # the family's options are checked when it is made
+    assert cfg.storage.dtype in ("float32", "float16", "bfloat16", "int8")
+
+
+def test_piggyback_lite_stores_under_a_tenth_of_a_model_per_new_task() -> None:
+    """The recommended setting's budget, counted on the generator the cpu scale builds."""
+    from pbgan.build import method_family
+    from pbgan.lifelong.family import PlainFamily
+    from pbgan.networks import UNetGenerator
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["method=piggyback_lite"])
+    ngf, downs = int(cfg.model.generator.ngf), 6  # 64x64 images: six halvings
+    model = sum(p.numel() for p in UNetGenerator(PlainFamily(), num_downs=downs, ngf=ngf).parameters())
+    net = UNetGenerator(method_family(cfg), num_downs=downs, ngf=ngf)
+    for task in range(4):
+        net.add_task()
+        if task:
+            assert net.stored_parameters(task) <= 0.10 * model
+        net.end_task()

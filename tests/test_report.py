@@ -377,7 +377,8 @@ def test_notebook_runs_on_the_multirun(multirun: Path, monkeypatch: pytest.Monke
     images = [output for output in outputs if "image/png" in output.get("data", {})]
     # ratio plot, FID against parameters, task 1 across stages, a heatmap and a sample figure for
     # each of the two runs
-    assert len(images) == 1 + 1 + 1 + 2 + 2
+    # (and the storage-against-quality figure: two ratios are two configurations)
+    assert len(images) == 1 + 1 + 1 + 1 + 2 + 2
     text = "".join(output.get("text", "") for output in outputs)
     assert f"2 runs under {multirun.resolve()}" in text
 
@@ -408,3 +409,33 @@ def test_forward_transfer_is_each_new_task_right_after_learning_it_minus_full(
 def test_without_a_full_run_there_is_no_forward_transfer(multirun: Path) -> None:
     rows = methods_table(load_runs(multirun))
     assert all(row.get("fwt_l1") is None for row in rows)
+
+
+def test_pareto_front_keeps_the_points_nothing_beats() -> None:
+    from pbgan.report.tables import pareto_front
+
+    points = [(1.0, 5.0), (2.0, 4.0), (3.0, 6.0), (0.5, 10.0), (2.0, 4.0)]
+    # (3, 6) is beaten by (1, 5) and (2, 4); a tie is not a defeat.
+    assert pareto_front(points) == [True, True, False, True, True]
+
+
+def test_storage_against_quality_is_a_table_and_a_csv(multirun: Path, tmp_path: Path) -> None:
+    from pbgan.report import efficiency_rows
+
+    runs = load_runs(multirun)
+    rows = efficiency_rows(methods_table(runs))
+    by_ratio = {row["ratio"]: row for row in rows}
+    assert set(by_ratio) == {0.0, 1.0}
+    for ratio, row in by_ratio.items():
+        results = next(run.results for run in runs if run.ratio == ratio)
+        assert row["new_task_share"] == pytest.approx(results.new_task_share())
+        per_task, standalone = results.per_task_bytes, results.params()["standalone_bytes_total"]
+        assert row["new_task_bytes_share"] == pytest.approx(per_task[1] / (standalone / 2))
+        assert row["fid_domain"] == pytest.approx(results.metric_summary("fid_domain")["final_average"])
+    cheap, dear = by_ratio[0.0], by_ratio[1.0]
+    assert cheap["front_params"] is True  # nothing stores less
+    assert dear["front_params"] is (dear["fid_domain"] < cheap["fid_domain"])
+    report = write_report(multirun, tmp_path / "report")
+    assert "## Storage against quality" in report.markdown
+    with open(report.files["efficiency.csv"], newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 2

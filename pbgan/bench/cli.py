@@ -50,6 +50,9 @@ TRAIN_ROWS = [
     ("pf_task2", "pf", 2),
     ("sft_task2", "sft", 2),
     ("mask_task2", "mask", 2),
+    ("lora_task2", "lora", 2),
+    ("piggyback_lite_task2", "piggyback_lite", 2),
+    ("piggyback_lite_task4", "piggyback_lite", 4),
     ("ewc_task2", "ewc", 2),
     ("lifelong_gan_task2", "lifelong_gan", 2),
     ("lifelong_gan_task4", "lifelong_gan", 4),
@@ -64,6 +67,8 @@ INFER_ROWS = [
     ("piggyback_frozen7", "piggyback", 8, 6),
     ("pf_frozen2", "pf", 3, 1),
     ("mask_frozen2", "mask", 3, 1),
+    ("lora_frozen2", "lora", 3, 1),
+    ("piggyback_lite_frozen2", "piggyback_lite", 3, 1),
     ("progressive_frozen1", "progressive", 4, 0),
     ("progressive_frozen4", "progressive", 4, 3),
 ]

@@ -6,6 +6,8 @@ each with its Hydra overrides and config, and writes into OUTDIR (default ``DIR/
 - ``report.md``: the methods table, the ratio table and every run's continual matrices;
 - ``methods.csv``: one row per run configuration, seeds averaged (mean and ``*_std``);
 - ``ratio.csv``: FID, Acc and stored parameters against ratio, for runs that differ in ratio;
+- ``efficiency.csv``: storage per new task (parameters, bytes) against final FID and L1, with the
+  Pareto front per sequence and model (the efficiency study);
 - ``runs.csv``: one row per run, nothing averaged;
 - ``matrices.csv``: every run's continual matrices in tidy form.
 
@@ -43,6 +45,7 @@ from pbgan.report.render import (
     write_report,
 )
 from pbgan.report.tables import (
+    efficiency_rows,
     matrix_rows,
     methods_table,
     ratio_columns,
@@ -60,6 +63,7 @@ __all__ = [
     "Report",
     "Run",
     "csv_text",
+    "efficiency_rows",
     "find_results",
     "format_value",
     "group_runs",

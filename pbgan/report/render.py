@@ -11,6 +11,7 @@ from typing import Any
 from pbgan.errors import PbganError
 from pbgan.report.loading import Run, load_runs
 from pbgan.report.tables import (
+    efficiency_rows,
     matrix_rows,
     measured_fids,
     methods_table,
@@ -35,6 +36,9 @@ LABELS = {
     "new_task_share": "per new task / model",
     "stored_bytes": "stored bytes",
     "bytes_share": "bytes share",
+    "new_task_bytes_share": "bytes per new task / float32 model",
+    "front_params": "Pareto (params)",
+    "front_bytes": "Pareto (bytes)",
     "bwt_acc": "BWT Acc",
     "bwt_fid_domain": "BWT FID (domain)",
     "bwt_fid_inception": "BWT FID (Inception)",
@@ -187,6 +191,19 @@ def report_markdown(
         "",
     ]
     parts.append(to_markdown(markdown_rows(ratios)) if ratios else "_No runs differ only in ratio._")
+    efficiency = efficiency_rows(methods)
+    if len(efficiency) > 1:
+        parts += [
+            "",
+            "## Storage against quality",
+            "",
+            "Per configuration: parameters and bytes each later task stores over one standalone "
+            "float32 model (bytes as stored: compressed where storage.dtype says), against the final "
+            "FID and L1; Pareto: no other configuration of the same sequence and model has both "
+            "less storage and a lower FID.",
+            "",
+            to_markdown(markdown_rows(efficiency)),
+        ]
     parts += ["", "## Continual matrices", "", "Rows: after learning task i; columns: task j.", ""]
     for run in runs:
         parts += _run_section(run)
@@ -221,6 +238,7 @@ def write_report(directory: str | Path, out: str | Path | None = None) -> Report
         "report.md": markdown,
         "methods.csv": csv_text(methods),
         "ratio.csv": csv_text(ratios, ratio_columns(methods)),
+        "efficiency.csv": csv_text(efficiency_rows(methods)),
         "runs.csv": csv_text(runs_table(runs)),
         "matrices.csv": csv_text(matrix_rows(runs)),
     }

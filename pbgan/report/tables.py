@@ -96,10 +96,15 @@ def _summary(group: list[Run], metric: str, key: str) -> list[float | None]:
     return [run.results.metric_summary(metric)[key] for run in group]
 
 
+# Overrides that belong to how a method stores its tasks, not to the data or the schedule.
+METHOD_OWN = ("method.", "variant=", "storage.")
+
+
 def _baseline_key(run: Run) -> tuple:
     """What a run must share with the ``full`` run its forward transfer is measured against: the
-    sequence, model, seed, FID kind and every override outside the method's own."""
-    extra = frozenset(o for o in run.extra_overrides() if not o.lstrip("~+").startswith("method."))
+    sequence, model, seed, FID kind and every override outside the method's own (``method.*``,
+    ``storage.*`` and the efficiency study's ``+variant``)."""
+    extra = frozenset(o for o in run.extra_overrides() if not o.lstrip("~+").startswith(METHOD_OWN))
     return (run.task_seq, tuple(run.tasks), run.model or "", run.seed, run.fid_key, extra)
 
 
@@ -151,6 +156,9 @@ def _group_row(
     _stat_columns(row, "new_task_share", (run.results.new_task_share() for run in group), std=False)
     _stat_columns(row, "stored_bytes", (p["stored_bytes_total"] for p in params), std=False)
     _stat_columns(row, "bytes_share", (run.results.bytes_share() for run in group), std=False)
+    _stat_columns(
+        row, "new_task_bytes_share", (run.results.new_task_bytes_share() for run in group), std=False
+    )
     for metric in ["acc", *fid_keys]:
         _stat_columns(row, f"bwt_{metric}", _summary(group, metric, "bwt"))
     for metric in ["acc", *fid_keys]:
@@ -202,6 +210,64 @@ def methods_table(runs: Iterable[Run]) -> list[Row]:
         {**_identity(group, labels, extra), **_group_row(group, fid_keys, with_l1, baselines)}
         for group, extra in zip(groups, _differing_overrides(groups))
     ]
+
+
+EFFICIENCY_COLUMNS = (
+    "task_seq",
+    "model",
+    "method",
+    "width",
+    "ratio",
+    "overrides",
+    "n",
+    "seeds",
+    "new_task_share",
+    "new_task_bytes_share",
+    "l1",
+    "l1_std",
+    "output_change",
+    "front_params",
+    "front_bytes",
+)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """Which (cost, loss) points no other point beats: another with cost and loss both no higher
+    and one of them lower. Lower is better on both axes."""
+    return [
+        not any(other[0] <= point[0] and other[1] <= point[1] and other != point for other in points)
+        for point in points
+    ]
+
+
+def efficiency_rows(methods: list[Row]) -> list[Row]:
+    """Storage against quality, from rows of methods_table: per configuration its parameters and
+    bytes per new task over one standalone (float32) model, final FID and L1 (seeds averaged), and
+    whether it is on the Pareto front of FID against parameters (``front_params``) and against
+    bytes (``front_bytes``) among the configurations of its sequence and model. Configurations
+    without a later task or without FID are left out."""
+    fid_keys = [key for key in FID_KEYS if any(row.get(key) is not None for row in methods)]
+    if not fid_keys:
+        return []
+    fid = fid_keys[0]
+    columns = list(EFFICIENCY_COLUMNS)
+    at = columns.index("l1")
+    columns[at:at] = [fid, f"{fid}_std"]
+    rows = [
+        {column: row.get(column) for column in columns}
+        for row in methods
+        if row.get("new_task_share") is not None and row.get(fid) is not None
+    ]
+    series: dict[tuple, list[Row]] = {}
+    for row in rows:
+        series.setdefault((row["task_seq"], row["model"]), []).append(row)
+    for members in series.values():
+        for cost, flag in (("new_task_share", "front_params"), ("new_task_bytes_share", "front_bytes")):
+            measured = [row for row in members if row.get(cost) is not None]
+            points = [(float(row[cost]), float(row[fid])) for row in measured]
+            for row, front in zip(measured, pareto_front(points)):
+                row[flag] = front
+    return sorted(rows, key=lambda r: (r["task_seq"], r["model"] or "", r["new_task_share"]))
 
 
 def ratio_table(runs: Iterable[Run]) -> list[Row]:
