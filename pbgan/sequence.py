@@ -250,7 +250,21 @@ class SequenceRunner:
         finally:
             close_loggers(self.loggers, success)
         self._report(suite)
+        if self.main:
+            self._write_page()
         return self.results.to_dict()
+
+    def _write_page(self) -> None:
+        """The run's page (report.html): everything above with the sample grids, offline."""
+        from pbgan.report.html import write_run_page
+
+        try:
+            page = write_run_page(self.out_dir)
+        except (OSError, ValueError, PbganError) as error:  # the run's results stand without it
+            log.warning("[pbgan] could not write %s/report.html (%s); python -m pbgan.report %s makes it",
+                        self.out_dir, error, self.out_dir)  # fmt: skip
+            return
+        log.info("[pbgan] the run's page: %s", page)
 
     def _continuation(self, point: ResumePoint) -> LogContinuation:
         """How the loggers continue the run's logs: from the state the run resumes from."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from pbgan.report.tables import (
     runs_table,
 )
 from pbgan.results import CHANGE, Row, csv_text
+
+log = logging.getLogger("pbgan.report")
 
 LABELS = {
     "task_seq": "task_seq",
@@ -246,4 +249,17 @@ def write_report(directory: str | Path, out: str | Path | None = None) -> Report
     for name, text in tables.items():
         files[name] = out / name
         files[name].write_text(text, encoding="utf-8")
+    from pbgan.report.html import PAGE, write_run_page, write_sweep_page
+
+    for run in runs:  # each run's own page, for runs that ended before pages existed
+        if not (run.path / PAGE).is_file():
+            try:
+                write_run_page(run.path)
+            except OSError as error:
+                log.warning(
+                    "%s: cannot write its %s (%s); the sweep's page lists it unlinked", run.path, PAGE, error
+                )
+    files[PAGE] = write_sweep_page(
+        runs, methods, ratios, efficiency_rows(methods), out, f"pbgan report: {directory}"
+    )
     return Report(markdown=markdown, files=files, runs=runs)
