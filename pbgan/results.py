@@ -404,6 +404,22 @@ def format_summary(results: ContinualResults) -> str:
     return format_table(rows)
 
 
+def format_tasks(results: ContinualResults) -> str:
+    """Per task: its training wall time, stored parameters and bytes, as a text table."""
+    rows = [["task", "train seconds", "stored params", "stored bytes"]]
+    for i in range(results.completed):
+        seconds = results.task_seconds[i] if i < len(results.task_seconds) else None
+        rows.append(
+            [
+                f"{i + 1}:{results.tasks[i]}",
+                "-" if seconds is None else f"{seconds:.1f}",
+                f"{results.per_task_params[i]:,}",
+                f"{results.per_task_bytes[i]:,}",
+            ]
+        )
+    return format_table(rows)
+
+
 def format_matrix(results: ContinualResults, metric: str, digits: int = 4) -> str:
     """The metric's continual matrix as an aligned text table (rows: after task i)."""
     header = [f"{metric} after \\ on"] + [f"{j + 1}:{name}" for j, name in enumerate(results.tasks)]

@@ -10,6 +10,7 @@ and samples after a stage), :class:`RunStore` (the run folder's files) and :clas
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from pbgan.metrics import HIGHER_IS_BETTER, ClassifierSettings, EvaluationSuite,
 from pbgan.modules.base import LifelongGANModule
 from pbgan.nodes import build, target_class
 from pbgan.prior import PriorState
-from pbgan.results import ContinualResults, format_matrix, format_summary
+from pbgan.results import ContinualResults, format_matrix, format_summary, format_tasks
 from pbgan.store import ResumePoint, RunStore
 from pbgan.tasks import TaskSpec, task_specs
 from pbgan.training import TaskTraining, build_trainer
@@ -160,6 +161,37 @@ def standalone_parameters(nodes: dict[str, dict[str, Any]], full_ngf: int) -> in
     return sum(p.numel() for net in nets for p in net.parameters())
 
 
+class SequenceProgress:
+    """The sequence-level progress line printed above each task's Lightning bar: which task of
+    how many this run trains, how long each trains, the time so far and the estimated time left
+    (the mean of this run's finished tasks, training and evaluation, times the tasks left)."""
+
+    def __init__(self, tasks: int) -> None:
+        self.tasks = tasks  # tasks of the whole sequence
+        self.started = time.monotonic()
+        self.finished: list[float] = []
+        self._task_started = self.started
+
+    def line(self, task: int, length: str) -> str:
+        self._task_started = time.monotonic()
+        elapsed = self._task_started - self.started
+        parts = [f"{length} per task", f"elapsed {_duration(elapsed)}"]
+        if self.finished:  # this task and those after it, at this process's mean so far
+            left = self.tasks - task
+            parts.append(f"about {_duration(left * sum(self.finished) / len(self.finished))} left")
+        return "; " + ", ".join(parts)
+
+    def task_done(self) -> None:
+        self.finished.append(time.monotonic() - self._task_started)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
 class SequenceRunner:
     """Learns the tasks of a sequence one after another and records the continual results."""
 
@@ -195,6 +227,14 @@ class SequenceRunner:
         self.main = is_main_process()
         quiet_other_ranks(self.main)
         self.eval_device = evaluation_device(str(cfg.trainer.accelerator))
+        self.progress = SequenceProgress(len(self.specs))
+
+    def _task_length(self) -> str:
+        """How long each task trains, as the trainer config says."""
+        steps, epochs = self.cfg.trainer.get("max_steps"), self.cfg.trainer.get("max_epochs")
+        if steps not in (None, -1):
+            return f"{steps} optimizer steps"
+        return f"{epochs} epoch{'s' if epochs != 1 else ''}"
 
     @property
     def out_dir(self) -> Path:
@@ -315,7 +355,7 @@ class SequenceRunner:
     ) -> None:
         spec = self.specs[task]
         log.info(
-            "\n[pbgan] task %d/%d: %s (%s, target domain '%s', ratio=%s, method=%s)",
+            "\n[pbgan] task %d/%d: %s (%s, target domain '%s', ratio=%s, method=%s)%s",
             task + 1,
             len(self.specs),
             spec.name,
@@ -323,6 +363,7 @@ class SequenceRunner:
             spec.domain,
             self.results.ratio,
             self.results.method,
+            self.progress.line(task, self._task_length()),
         )
         training.begin(module, task, spec)
         self.results.record_untrained(task, evaluator.untrained(module, task))
@@ -330,6 +371,7 @@ class SequenceRunner:
         seconds = training.train(module, task, spec, datamodule, folder, checkpoint)
         self._store_compressed(module, task, evaluator)
         rows = evaluator.stage(module, task, self.results)
+        self.progress.task_done()
         self.results.record_stage(
             module.stored_parameters(task), module.stored_bytes(task), module.bank_sizes(), seconds
         )
@@ -421,6 +463,7 @@ class SequenceRunner:
                 "max_abs_change compares their outputs on the probe images the file kept"
             )
         lines += ["", format_matrix(self.results, "max_abs_change", digits=6)]
+        lines += ["", format_tasks(self.results)]
         params = self.results.to_dict()["params"]
         lines.append(
             f"\nstored generator parameters: {params['stored_total']:,} for "
