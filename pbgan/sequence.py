@@ -71,13 +71,13 @@ def check_channels(specs: list[TaskSpec], datamodules: list[pl.LightningDataModu
 def check_val_size(spec: TaskSpec, datamodule: pl.LightningDataModule, metrics: list[str]) -> None:
     """Every metric needs val images, FID at least two (it estimates a covariance)."""
     count = len(datamodule.val_dataloader().dataset)
-    needed = 2 if "fid" in metrics else 1
+    needed = 2 if "fid" in metrics or "kid" in metrics else 1
     if count >= needed:
         return
     root = getattr(datamodule, "root", None)
     where = f" ({root})" if root is not None else ""
     fix = "add images to its val (or test) folder" + (
-        ", or drop fid from eval.metrics" if needed == 2 else ""
+        ", or drop fid and kid from eval.metrics" if needed == 2 else ""
     )
     raise ConfigError(
         f"task {spec.name}{where} has {count} validation image(s) and its metrics need at least "
@@ -148,6 +148,8 @@ def build_suite(
         seed=int(cfg.seed),
         image_size=int(cfg.data.image_size),
         batch_size=int(cfg.eval.batch_size),
+        kid_subsets=int(cfg.metrics.kid.subsets),
+        kid_subset_size=int(cfg.metrics.kid.subset_size),
     )
 
 
@@ -452,7 +454,7 @@ class SequenceRunner:
     def _report(self, suite: EvaluationSuite) -> None:
         """The continual matrices and storage at the end of the run."""
         lines = ["", "[pbgan] continual results (rows: after learning task i; columns: task j)"]
-        shown = [name for name in ("acc", suite.fid_key, "l1") if name in self.results.matrix]
+        shown = [name for name in ("acc", suite.fid_key, suite.kid_key, "l1") if name in self.results.matrix]
         for metric in shown:
             lines += [format_matrix(self.results, metric), ""]
         lines.append(format_summary(self.results))

@@ -34,7 +34,9 @@ def tasks() -> list[TaskImages]:
 def suite(tasks: list[TaskImages], tmp_path_factory: pytest.TempPathFactory) -> EvaluationSuite:
     settings = ClassifierSettings(width=16, epochs=6, train_images=100)
     cache = tmp_path_factory.mktemp("cache")
-    return EvaluationSuite(tasks, ["acc", "fid"], settings, cache, None, seed=0, image_size=SIZE)
+    return EvaluationSuite(
+        tasks, ["acc", "fid", "kid"], settings, cache, None, seed=0, image_size=SIZE, kid_subset_size=32
+    )
 
 
 def untrained_outputs(task: TaskImages, kind: str) -> torch.Tensor:
@@ -73,6 +75,27 @@ def test_fid_of_real_images_is_far_below_noise_and_an_untrained_generator(
         assert real * 5 < noise, (task.name, real, noise)
         assert real * 3 < untrained, (task.name, real, untrained)
     assert suite.fid_key == "fid_domain"
+
+
+def test_kid_of_held_out_real_images_is_near_zero_and_far_below_an_untrained_generator(
+    suite: EvaluationSuite, tasks: list[TaskImages]
+) -> None:
+    for j, task in enumerate(tasks):
+        real, real_std = suite.kid(j, task.train_targets[:48])  # other real images of the domain
+        untrained, _ = suite.kid(j, untrained_outputs(task, task.name))
+        assert abs(real) < 0.05 * untrained and real_std >= 0.0, (task.name, real, untrained)
+        assert untrained > 0
+    # deterministic, and off the global random stream (training does not depend on evaluation)
+    torch.manual_seed(5)
+    first = suite.kid(0, tasks[0].train_targets[:48])
+    after = torch.rand(1)
+    torch.manual_seed(5)
+    assert suite.kid(0, tasks[0].train_targets[:48]) == first and torch.equal(torch.rand(1), after)
+    # a set smaller than the configured subsets: the subsets shrink to fit
+    small = suite.kid(0, tasks[0].train_targets[:5])
+    assert small[0] == small[0]  # not NaN
+    metrics = suite.evaluate(0, tasks[0].train_targets[:48])
+    assert metrics["kid_domain"] == first[0] and metrics["kid_domain_std"] == first[1]
 
 
 def test_input_domains_as_classes_make_an_identity_translation_miss(tmp_path: Path) -> None:

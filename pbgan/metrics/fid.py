@@ -1,9 +1,11 @@
-"""FID with torchmetrics, in one of two feature spaces that are never mixed.
+"""FID and KID with torchmetrics, in one of two feature spaces that are never mixed.
 
 ``fid_inception``: standard InceptionV3 pool features from a local weights file (comparable
 with published FIDs). ``fid_domain``: the domain classifier's penultimate features, used when no
 weights file is given; it ranks methods on the same sequence but is not comparable with
-published numbers.
+published numbers. KID (``kid_inception`` / ``kid_domain``, with ``..._std``) uses the same
+feature extractor: the mean and standard deviation over random subsets of the real and the
+generated features, subsets no larger than the smaller set (small val sets work).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from pathlib import Path
 import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
 
 from pbgan.errors import ConfigError
 
 FID_DOMAIN = "fid_domain"
 FID_INCEPTION = "fid_inception"
+KID_DOMAIN = "kid_domain"
+KID_INCEPTION = "kid_inception"
+KID_SEED = 0  # the subsets' random draw: fixed, and kept off the global random stream
 
 
 def check_inception_weights(path: str | Path) -> Path:
@@ -73,6 +79,54 @@ class TaskFID:
         return float(self.metric.compute())
 
 
+class TaskKID:
+    """KID of generated images against one task's fixed real images (real features kept): the
+    mean and standard deviation over ``subsets`` random subsets of ``subset_size`` images (fewer
+    where either set is smaller). The subsets are drawn from a fixed seed on a forked random
+    stream, so KID is deterministic and training's random numbers do not depend on it."""
+
+    def __init__(
+        self,
+        metric: KernelInceptionDistance,
+        prepare: Callable[[torch.Tensor], torch.Tensor],
+        real: torch.Tensor,
+        batch_size: int,
+        subset_size: int,
+    ) -> None:
+        self.metric = metric
+        self.prepare = prepare
+        self.batch_size = batch_size
+        self.subset_size = subset_size
+        self.real_count = real.shape[0]
+        for start in range(0, real.shape[0], batch_size):
+            metric.update(prepare(real[start : start + batch_size]), real=True)
+
+    @torch.no_grad()
+    def __call__(self, fake: torch.Tensor) -> tuple[float, float]:
+        self.metric.reset()  # keeps the real features: reset_real_features=False
+        for start in range(0, fake.shape[0], self.batch_size):
+            self.metric.update(self.prepare(fake[start : start + self.batch_size]), real=False)
+        self.metric.subset_size = max(2, min(self.subset_size, self.real_count, fake.shape[0]))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(KID_SEED)
+            mean, std = self.metric.compute()
+        return float(mean), float(std)
+
+
+def kid_factory(
+    features: nn.Module, prepare: Callable, batch_size: int, subsets: int = 100, subset_size: int = 100
+) -> Callable[[torch.Tensor], TaskKID]:
+    """Per-task KIDs sharing one feature extractor."""
+
+    def make(real: torch.Tensor) -> TaskKID:
+        metric = KernelInceptionDistance(
+            feature=features, subsets=subsets, subset_size=subset_size, reset_real_features=False
+        )
+        return TaskKID(metric, prepare, real, batch_size, subset_size)
+
+    return make
+
+
 def fid_factory(features: nn.Module, prepare: Callable, batch_size: int) -> Callable[[torch.Tensor], TaskFID]:
     """Per-task FIDs sharing one feature extractor."""
 
@@ -83,21 +137,15 @@ def fid_factory(features: nn.Module, prepare: Callable, batch_size: int) -> Call
     return make
 
 
-def domain_fid_factory(features: nn.Module, batch_size: int) -> Callable[[torch.Tensor], TaskFID]:
-    """FID in the domain classifier's feature space; images stay in [-1, 1]."""
-    return fid_factory(features, to_rgb, batch_size)
-
-
 def to_inception_bytes(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] floats to the uint8 images InceptionV3 expects (as torchmetrics' normalize=True)."""
     return (((to_rgb(images) + 1) / 2).clamp(0, 1) * 255).byte()
 
 
-def inception_fid_factory(weights: Path, batch_size: int) -> Callable[[torch.Tensor], TaskFID]:
-    """Standard FID (2048-d InceptionV3 pool features) from a local weights file."""
+def inception_features(weights: Path) -> nn.Module:
+    """InceptionV3's 2048-d pool features (standard FID and KID) from a local weights file."""
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    extractor = NoTrainInceptionV3(
+    return NoTrainInceptionV3(
         name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights)
     )
-    return fid_factory(extractor, to_inception_bytes, batch_size)

@@ -32,15 +32,21 @@ from pbgan.metrics.classifier import (
 from pbgan.metrics.fid import (
     FID_DOMAIN,
     FID_INCEPTION,
+    KID_DOMAIN,
+    KID_INCEPTION,
     TaskFID,
+    TaskKID,
     check_inception_weights,
-    domain_fid_factory,
-    inception_fid_factory,
+    fid_factory,
+    inception_features,
+    kid_factory,
+    to_inception_bytes,
+    to_rgb,
 )
 
 log = logging.getLogger(__name__)
 
-METRICS = ("l1", "psnr", "ssim", "acc", "fid")
+METRICS = ("l1", "psnr", "ssim", "acc", "fid", "kid")
 PAIRED_ONLY = ("l1", "psnr", "ssim")
 # Direction of every key a suite can report: forgetting and the printed summary depend on it.
 HIGHER_IS_BETTER = {
@@ -50,6 +56,10 @@ HIGHER_IS_BETTER = {
     "acc": True,
     FID_DOMAIN: False,
     FID_INCEPTION: False,
+    KID_DOMAIN: False,
+    KID_INCEPTION: False,
+    f"{KID_DOMAIN}_std": False,
+    f"{KID_INCEPTION}_std": False,
 }
 
 
@@ -108,6 +118,8 @@ class EvaluationSuite:
         seed: int,
         image_size: int,
         batch_size: int = 64,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 100,
     ) -> None:
         unknown = [name for name in metrics if name not in METRICS]
         if unknown:
@@ -120,20 +132,25 @@ class EvaluationSuite:
         self.batch_size = batch_size
         self.classifier_info: dict[str, Any] = {}
         self.classifier: DomainClassifier | None = None
-        weights = (
-            check_inception_weights(inception_weights) if inception_weights and "fid" in metrics else None
-        )
-        if "acc" in metrics or ("fid" in metrics and weights is None):
+        distances = "fid" in metrics or "kid" in metrics
+        weights = check_inception_weights(inception_weights) if inception_weights and distances else None
+        if "acc" in metrics or (distances and weights is None):
             self.classifier = self._classifier(classifier, cache_dir, seed, image_size)
         self.fid_key = FID_INCEPTION if weights is not None else FID_DOMAIN
+        self.kid_key = KID_INCEPTION if weights is not None else KID_DOMAIN
         self._fids: list[TaskFID | None] = [None] * len(tasks)
+        self._kids: list[TaskKID | None] = [None] * len(tasks)
         self._make_fid: Callable[[torch.Tensor], TaskFID] | None = None
-        if "fid" in metrics:
-            self._make_fid = (
-                inception_fid_factory(weights, batch_size)
-                if weights is not None
-                else domain_fid_factory(DomainFeatures(self.classifier), batch_size)
-            )
+        self._make_kid: Callable[[torch.Tensor], TaskKID] | None = None
+        if distances:  # one feature extractor behind FID and KID
+            if weights is not None:
+                features, prepare = inception_features(weights), to_inception_bytes
+            else:
+                features, prepare = DomainFeatures(self.classifier), to_rgb
+            if "fid" in metrics:
+                self._make_fid = fid_factory(features, prepare, batch_size)
+            if "kid" in metrics:
+                self._make_kid = kid_factory(features, prepare, batch_size, kid_subsets, kid_subset_size)
 
     # -- the classifier ----------------------------------------------------------------------
     def _classifier(
@@ -219,6 +236,12 @@ class EvaluationSuite:
             self._fids[task] = self._make_fid(self.tasks[task].eval_targets)
         return self._fids[task](images)
 
+    def kid(self, task: int, images: torch.Tensor) -> tuple[float, float]:
+        """(mean, std) of the KID of ``images`` against task ``task``'s real eval images."""
+        if self._kids[task] is None:
+            self._kids[task] = self._make_kid(self.tasks[task].eval_targets)
+        return self._kids[task](images)
+
     @torch.no_grad()
     def evaluate(self, task: int, outputs: torch.Tensor) -> dict[str, float]:
         """Every configured metric of task ``task``'s generated ``outputs`` (val inputs' order)."""
@@ -230,4 +253,6 @@ class EvaluationSuite:
             result["acc"] = self.accuracy(task, outputs)
         if "fid" in self.metrics:
             result[self.fid_key] = self.fid(task, outputs)
+        if "kid" in self.metrics:
+            result[self.kid_key], result[f"{self.kid_key}_std"] = self.kid(task, outputs)
         return result

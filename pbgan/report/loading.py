@@ -17,6 +17,7 @@ from pbgan.results import RESULTS_FILE, ContinualResults, Matrix
 log = logging.getLogger("pbgan.report")
 
 FID_KEYS = ("fid_domain", "fid_inception")  # never averaged together nor shown in one column
+KID_KEYS = ("kid_domain", "kid_inception")  # likewise
 # Overrides that the tables show in their own columns, or that change no result.
 SETTING_KEYS = ("seed", "ratio", "method", "method.width", "task_seq", "logger")
 SETTING_PREFIXES = ("hydra.", "paths.", "logger.")

@@ -29,6 +29,8 @@ LABELS = {
     "acc": "Acc ↑",
     "fid_domain": "FID (domain) ↓",
     "fid_inception": "FID (Inception) ↓",
+    "kid_domain": "KID (domain) ↓",
+    "kid_inception": "KID (Inception) ↓",
     "l1": "L1 ↓",
     "last_acc": "Acc last task ↑",
     "last_fid_domain": "FID (domain) last task ↓",

@@ -6,7 +6,7 @@ import logging
 import statistics
 from collections.abc import Iterable
 
-from pbgan.report.loading import FID_KEYS, Run, group_runs
+from pbgan.report.loading import FID_KEYS, KID_KEYS, Run, group_runs
 from pbgan.results import Row
 
 log = logging.getLogger("pbgan.report")
@@ -144,6 +144,8 @@ def _group_row(
     }
     _stat_columns(row, "acc", _summary(group, "acc", "final_average"))
     for key in fid_keys:
+        _stat_columns(row, key, _summary(group, key, "final_average"))
+    for key in KID_KEYS:  # final KID (its spread over subsets is in the matrices); empty if unmeasured
         _stat_columns(row, key, _summary(group, key, "final_average"))
     if with_l1:
         _stat_columns(row, "l1", _summary(group, "l1", "final_average"))
