@@ -54,6 +54,12 @@ def validate_config(cfg: DictConfig) -> None:
         check_positive(cfg, option)
     check_task_length(cfg)
     check_codec(str(cfg.get("storage", {}).get("dtype", "float32")))
+    protocol = cfg.eval.get("protocol", "eval")
+    if protocol not in ("eval", "reference"):
+        raise ConfigError(
+            f"eval.protocol={protocol!r} is not known: use eval (eval mode, running statistics) or "
+            "reference (the reference test scripts: batch 1, batch statistics, seeded dropout)"
+        )
     if cfg.speed.bf16 and (cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available()):
         raise ConfigError(
             "speed.bf16=true needs a CUDA GPU (bf16 autocast on a CPU is slower than float32): "

@@ -38,14 +38,48 @@ class TaskEvalSet:
         return self.inputs.shape[0]
 
 
+PROTOCOLS = ("eval", "reference")
+
+
+def image_seed(seed: int, task: int, direction: str, index: int) -> int:
+    """The dropout seed of one image under the reference protocol: fixed by the run's seed, the
+    task, the direction and the image's place in the task's eval set, so every evaluation of the
+    same image draws the same dropout (the forgetting audit stays exact)."""
+    return (seed * 1_000_003 + task * 10_007 + (direction == "BtoA") * 7_919_993 + index) % (2**63)
+
+
 def translate_all(
-    module: LifelongGANModule, task: int, inputs: torch.Tensor, batch_size: int, direction: str = "AtoB"
+    module: LifelongGANModule,
+    task: int,
+    inputs: torch.Tensor,
+    batch_size: int,
+    direction: str = "AtoB",
+    protocol: str = "eval",
+    seed: int = 0,
 ) -> torch.Tensor:
-    """Task ``task``'s outputs for ``inputs``, in batches, returned on the CPU."""
-    outputs = [
-        module.translate(inputs[start : start + batch_size], task, direction).cpu()
-        for start in range(0, inputs.shape[0], batch_size)
-    ]
+    """Task ``task``'s outputs for ``inputs``, returned on the CPU.
+
+    ``protocol="eval"``: in batches of ``batch_size`` in eval mode (running statistics, no
+    dropout). ``"reference"``: as the pix2pix/CycleGAN test script (batch 1, batch-norm statistics
+    of the image itself, dropout on), each image with its own seeded dropout (:func:`image_seed`),
+    so the outputs are deterministic and do not depend on how the images are grouped."""
+    if protocol == "eval":
+        outputs = [
+            module.translate(inputs[start : start + batch_size], task, direction).cpu()
+            for start in range(0, inputs.shape[0], batch_size)
+        ]
+        return torch.cat(outputs)
+    if protocol != "reference":
+        raise ValueError(f"eval.protocol={protocol!r}: use one of {', '.join(PROTOCOLS)}")
+    device = module.device
+    devices = []  # the CUDA generator the dropout draws from, when the module is on a GPU
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    outputs = []
+    for index in range(inputs.shape[0]):
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(image_seed(seed, task, direction, index))
+            outputs.append(module.translate(inputs[index : index + 1], task, direction, reference=True).cpu())
     return torch.cat(outputs)
 
 
@@ -94,6 +128,8 @@ class ContinualEvaluator:
         batch_size: int,
         probe_images: int,
         sample_images: int,
+        protocol: str = "eval",
+        seed: int = 0,
     ) -> None:
         self.suite = suite
         self.eval_sets = eval_sets
@@ -102,10 +138,13 @@ class ContinualEvaluator:
         self.batch_size = batch_size
         self.probe_images = probe_images
         self.sample_images = sample_images
+        self.protocol = protocol  # eval.protocol: how outputs are computed (translate_all)
+        self.seed = seed
 
     def outputs(self, module: LifelongGANModule, task: int) -> torch.Tensor:
         """Task ``task``'s outputs on all its eval images (one pass serves metrics and probes)."""
-        return translate_all(module, task, self.eval_sets[task].inputs, self.batch_size)
+        inputs = self.eval_sets[task].inputs
+        return translate_all(module, task, inputs, self.batch_size, "AtoB", self.protocol, self.seed)
 
     def metrics(self, task: int, outputs: torch.Tensor) -> dict[str, float]:
         """Task ``task``'s metrics; none for an init_from task (its data is not part of this run)."""
@@ -122,7 +161,7 @@ class ContinualEvaluator:
         if "BtoA" not in module.directions:
             return forward
         reals = self.eval_sets[task].targets[: len(forward)]
-        backward = translate_all(module, task, reals, self.batch_size, "BtoA")
+        backward = translate_all(module, task, reals, self.batch_size, "BtoA", self.protocol, self.seed)
         return torch.cat([forward.flatten(1), backward.flatten(1)], 1)
 
     def stage(self, module: LifelongGANModule, stage: int, results: Any) -> list[SampleRows]:

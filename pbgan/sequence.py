@@ -275,6 +275,8 @@ class SequenceRunner:
             int(cfg.eval.batch_size),
             int(cfg.eval.probe_images),
             int(cfg.eval.sample_images),
+            str(cfg.eval.protocol),
+            int(cfg.seed),
         )
         point = self._start_state(module, nodes, evaluator)
         module.to(self.eval_device)

@@ -370,6 +370,8 @@ class TaskNorm(LifelongLayer):
         self.kind = kind
         self.channels = channels
         self.norms = nn.ModuleList()
+        # eval.protocol=reference: the statistics of the input itself, none read or updated
+        self.batch_statistics = False
 
     def _create_task(self, task: int) -> None:
         if self.kind == "batch":
@@ -394,6 +396,8 @@ class TaskNorm(LifelongLayer):
     def normalise(self, x: torch.Tensor, task: int) -> torch.Tensor:
         """``x`` through task ``task``'s norm (a frozen task's with its stored statistics)."""
         norm = self.norms[task]
+        if self.batch_statistics and isinstance(norm, nn.BatchNorm2d):
+            return F.batch_norm(x, None, None, norm.weight, norm.bias, True, 0.0, norm.eps)
         if task < self.frozen and isinstance(norm, nn.BatchNorm2d):
             return F.batch_norm(
                 x, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytorch_lightning as pl
@@ -18,6 +19,30 @@ from pbgan.errors import ConfigError
 from pbgan.faults import fault_point
 from pbgan.lifelong.network import LifelongNet
 from pbgan.lifelong.plugin import TrainingPlugin
+
+
+@contextmanager
+def batch_statistics(module: nn.Module, on: bool = True) -> Iterator[None]:
+    """Within: every norm layer that can (``batch_statistics`` attribute) normalises with the
+    statistics of its input and reads or updates no running ones, and dropout is on (the
+    reference test scripts' train-mode evaluation). Nothing changes when ``on`` is false."""
+    if not on:
+        yield
+        return
+    norms = [m for m in module.modules() if hasattr(m, "batch_statistics")]
+    dropouts = [m for m in module.modules() if isinstance(m, nn.Dropout) and not m.training]
+    for norm in norms:
+        norm.batch_statistics = True
+    for dropout in dropouts:
+        dropout.train()
+    try:
+        yield
+    finally:
+        for norm in norms:
+            norm.batch_statistics = False
+        for dropout in dropouts:
+            dropout.eval()
+
 
 
 @dataclass
@@ -217,15 +242,21 @@ class LifelongGANModule(pl.LightningModule):
         }
 
     @torch.no_grad()
-    def translate(self, inputs: torch.Tensor, task: int, direction: str = "AtoB") -> torch.Tensor:
-        """Task ``task``'s outputs in eval mode (deterministic: no dropout, stored statistics)."""
+    def translate(
+        self, inputs: torch.Tensor, task: int, direction: str = "AtoB", reference: bool = False
+    ) -> torch.Tensor:
+        """Task ``task``'s outputs in eval mode (deterministic: no dropout, stored statistics);
+        ``reference``: as the reference test scripts run it, dropout on and batch norms with the
+        statistics of ``inputs`` itself (no running statistics read or updated; seed the global
+        generator first for a deterministic dropout)."""
         if direction not in self.directions:
             raise ValueError(f"direction={direction!r}: {type(self).__name__} translates {self.directions}")
         was_training = self.training
         self.eval()
         self.set_task(task)
         try:
-            return self.generate(inputs.to(self.device), direction)
+            with batch_statistics(self, reference):
+                return self.generate(inputs.to(self.device), direction)
         finally:
             self.set_task(self.newest_task)
             self.train(was_training)
