@@ -32,6 +32,27 @@ def check_task_length(cfg: DictConfig) -> None:
         raise ConfigError("set trainer.max_epochs or trainer.max_steps: each task needs a finite length")
 
 
+def check_objective(cfg: DictConfig) -> None:
+    """``objective`` names only figures the run will have: its metrics or storage shares."""
+    from pbgan.results import OBJECTIVE_ALIASES, STORAGE_OBJECTIVES
+
+    wanted = cfg.get("objective")
+    if wanted is None:
+        return
+    names = [wanted] if isinstance(wanted, str) else list(wanted)
+    metrics = set(cfg.eval.metrics)
+    for name in map(str, names):
+        aliases = (alias for alias, keys in OBJECTIVE_ALIASES.items() if name == alias or name in keys)
+        family = next(aliases, name)
+        if name in STORAGE_OBJECTIVES or family in metrics:
+            continue
+        known = ", ".join([*OBJECTIVE_ALIASES, "l1", "psnr", "ssim", "acc", *STORAGE_OBJECTIVES])
+        raise ConfigError(
+            f"objective {name!r} is not measured by this run (eval.metrics={sorted(metrics)}): use one of "
+            f"{known} (a metric also listed in eval.metrics), or a list of them"
+        )
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Refuse impossible settings before any work starts, naming the option and the fix."""
     check_ratio(cfg.ratio)
@@ -54,6 +75,7 @@ def validate_config(cfg: DictConfig) -> None:
         check_positive(cfg, option)
     check_task_length(cfg)
     check_codec(str(cfg.get("storage", {}).get("dtype", "float32")))
+    check_objective(cfg)
     protocol = cfg.eval.get("protocol", "eval")
     if protocol not in ("eval", "reference"):
         raise ConfigError(

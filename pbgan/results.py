@@ -404,6 +404,28 @@ def format_summary(results: ContinualResults) -> str:
     return format_table(rows)
 
 
+# What a sweeper can minimise or maximise (``objective``): every metric's final average by its
+# name (``fid`` and ``kid``: whichever kind the run measured), and the storage figures.
+STORAGE_OBJECTIVES = ("stored_share", "new_task_share", "bytes_share", "new_task_bytes_share")
+OBJECTIVE_ALIASES = {"fid": ("fid_domain", "fid_inception"), "kid": ("kid_domain", "kid_inception")}
+
+
+def objective_value(results: ContinualResults, name: str) -> float:
+    """One objective of a finished run (see ``STORAGE_OBJECTIVES``, ``OBJECTIVE_ALIASES``)."""
+    if name in STORAGE_OBJECTIVES:
+        value = results.params()["stored_share"] if name == "stored_share" else getattr(results, name)()
+    else:
+        keys = OBJECTIVE_ALIASES.get(name, (name,))
+        key = next((k for k in keys if k in results.matrix), None)
+        if key is None:
+            measured = ", ".join([*results.matrix, *OBJECTIVE_ALIASES, *STORAGE_OBJECTIVES])
+            raise PbganError(f"objective {name!r} was not measured by this run: use one of {measured}")
+        value = results.metric_summary(key)["final_average"]
+    if value is None:
+        raise PbganError(f"objective {name!r} has no value for this run (a later task is needed for shares)")
+    return float(value)
+
+
 def format_tasks(results: ContinualResults) -> str:
     """Per task: its training wall time, stored parameters and bytes, as a text table."""
     rows = [["task", "train seconds", "stored params", "stored bytes"]]

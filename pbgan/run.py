@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pbgan.cli import exits_on_user_error
 from pbgan.errors import PbganError
+from pbgan.results import ContinualResults, objective_value
 from pbgan.sequence import run_sequence
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -55,8 +56,9 @@ def check_launcher(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 @exits_on_user_error
-def main(cfg: DictConfig) -> float | None:
-    """Learn the configured task sequence; returns the final mean of the first metric for sweepers."""
+def main(cfg: DictConfig) -> float | list[float] | None:
+    """Learn the configured task sequence; returns ``objective`` for sweepers (Optuna): one value,
+    or a list when ``objective`` is a list (a multi-objective study)."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdverts())
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own, about torch internals
     check_launcher(cfg)
@@ -64,10 +66,17 @@ def main(cfg: DictConfig) -> float | None:
     hydra_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir = Path(run_dir(resume, str(hydra_dir)))
     results = run_sequence(cfg, out_dir, resume=bool(resume), hydra_dir=hydra_dir)
-    for values in results["matrix"].values():
-        final = [value for value in values[-1] if value is not None]
-        return sum(final) / len(final) if final else None
-    return None
+    return objectives(cfg, ContinualResults.from_dict(results))
+
+
+def objectives(cfg: DictConfig, results: ContinualResults) -> float | list[float] | None:
+    """The run's ``objective`` (a name or a list of names; null: none)."""
+    wanted = cfg.get("objective")
+    if wanted is None:
+        return None
+    if isinstance(wanted, str):
+        return objective_value(results, wanted)
+    return [objective_value(results, str(name)) for name in wanted]
 
 
 if __name__ == "__main__":

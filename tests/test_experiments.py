@@ -31,7 +31,7 @@ def test_experiment_composes_with_a_sweep(experiment: str) -> None:
 
 
 def test_every_documented_experiment_exists() -> None:
-    assert len(EXPERIMENTS) == 13
+    assert len(EXPERIMENTS) == 14
 
 
 VARIANTS = sorted(path.stem for path in (CONF / "variant").glob("*.yaml"))

@@ -1,0 +1,75 @@
+"""objective and hydra/sweeper=optuna: a tiny multi-objective study through the CLI, read by the
+report like any sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pbgan_testing import TINY, compose_config, run_pbgan
+
+from pbgan.config import validate_config
+from pbgan.errors import ConfigError
+from pbgan.report import load_runs, methods_table
+from pbgan.results import ContinualResults, objective_value
+
+
+def test_a_tiny_optuna_study_returns_its_objectives_and_the_report_reads_it(tmp_path: Path) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    study = tmp_path / "study"
+    done = run_pbgan(
+        "-m",
+        "+experiment=tune_ratio",
+        *TINY,
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.population_size=2",
+        f"hydra.sweep.dir={study}",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = load_runs(study)
+    assert len(runs) == 3
+    ratios = {run.ratio for run in runs}
+    assert len(ratios) == 3 and all(0.0 <= r <= 1.0 for r in ratios)
+    best = yaml.safe_load((study / "optimization_results.yaml").read_text())
+    assert best["name"] == "optuna" and best["solutions"]
+    # each solution's values are the objectives its run returned: [fid, new_task_share]
+    by_ratio = {round(run.ratio, 12): run.results for run in runs}
+    for solution in best["solutions"]:
+        values = solution["values"]
+        matches = [
+            r
+            for r in by_ratio.values()
+            if objective_value(r, "fid") == pytest.approx(values[0])
+            and objective_value(r, "new_task_share") == pytest.approx(values[1])
+        ]
+        assert matches, (
+            solution,
+            {k: (objective_value(r, "fid"), r.new_task_share()) for k, r in by_ratio.items()},
+        )
+    assert len(methods_table(runs)) == 3
+
+
+def test_objectives_are_checked_before_any_work() -> None:
+    validate_config(compose_config(["objective=[fid,new_task_share]"]))
+    validate_config(compose_config(["objective=kid_domain"]))
+    with pytest.raises(ConfigError, match="objective 'fid'"):
+        validate_config(compose_config(["objective=fid", "eval.metrics=[l1]"]))
+    with pytest.raises(ConfigError, match="objective 'sharpness'"):
+        validate_config(compose_config(["objective=sharpness"]))
+
+
+def test_objective_values_are_the_results_figures() -> None:
+    results = ContinualResults(
+        tasks=["a", "b"], domains=["x", "y"], ratio=0.25, method="piggyback", seed=0, model="m"
+    )
+    results.record_metrics(0, 0, {"fid_domain": 4.0, "l1": 0.5})
+    results.record_stage(100, 400, {}, 1.0)
+    results.record_metrics(1, 0, {"fid_domain": 4.0, "l1": 0.5})
+    results.record_metrics(1, 1, {"fid_domain": 2.0, "l1": 0.3})
+    results.record_stage(25, 100, {}, 1.0)
+    results.higher_is_better.update({"fid_domain": False, "l1": False})
+    assert objective_value(results, "fid") == 3.0 == objective_value(results, "fid_domain")
+    assert objective_value(results, "l1") == pytest.approx(0.4)
+    assert objective_value(results, "new_task_share") == 0.25
+    assert objective_value(results, "stored_share") == pytest.approx(125 / 200)
