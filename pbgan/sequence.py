@@ -294,7 +294,7 @@ class SequenceRunner:
         finally:
             close_loggers(self.loggers, success)
         self._report(suite)
-        if self.main:
+        if self.main and cfg.get("report_html", True):
             self._write_page()
         return self.results.to_dict()
 

@@ -44,6 +44,7 @@ TINY = [
     "trainer.accelerator=cpu",
     "trainer.enable_progress_bar=false",
     "logger=none",
+    "report_html=false",  # the page's figures take ~2 s a run; tests/test_html.py checks it
 ]
 
 

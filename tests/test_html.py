@@ -18,7 +18,7 @@ from pbgan.report import write_report
 from pbgan.report.html import MIN_TILE, PAGE
 from pbgan.sequence import run_sequence
 
-THREE = ["~task_seq.tasks.edges2bag", "trainer.max_epochs=1"]
+THREE = ["~task_seq.tasks.edges2bag", "trainer.max_epochs=1", "report_html=true"]
 
 
 class Page(HTMLParser):

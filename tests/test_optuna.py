@@ -29,8 +29,7 @@ def test_a_tiny_optuna_study_returns_its_objectives_and_the_report_reads_it(tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     runs = load_runs(study)
     assert len(runs) == 3
-    ratios = {run.ratio for run in runs}
-    assert len(ratios) == 3 and all(0.0 <= r <= 1.0 for r in ratios)
+    assert all(0.0 <= run.ratio <= 1.0 for run in runs)  # NSGA-II may draw a ratio twice
     best = yaml.safe_load((study / "optimization_results.yaml").read_text())
     assert best["name"] == "optuna" and best["solutions"]
     # each solution's values are the objectives its run returned: [fid, new_task_share]

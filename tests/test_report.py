@@ -227,9 +227,11 @@ def test_cli_prints_and_writes_the_markdown_and_csv_tables(multirun: Path, tmp_p
     assert done.returncode == 0, done.stderr
     out = copy / "report"  # the default OUTDIR
     assert sorted(p.name for p in out.iterdir()) == [
+        "efficiency.csv",
         "matrices.csv",
         "methods.csv",
         "ratio.csv",
+        "report.html",
         "report.md",
         "runs.csv",
     ]
