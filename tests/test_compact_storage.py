@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from pbgan_testing import TINY, compose_config, run_pbgan
 from PIL import Image
 from test_crash import assert_same_run, crash_and_resume, pbgan_run
+from test_layers import grow
 
 from pbgan.errors import ConfigError
 from pbgan.export import export_task
@@ -23,17 +24,6 @@ from pbgan.methods.piggyback import PiggybackConv, PiggybackFamily, unconstraine
 from pbgan.networks import UNetGenerator
 from pbgan.networks.resnet import ResNetGenerator
 from pbgan.sequence import run_sequence
-
-
-def grow(layer: PiggybackConv, tasks: int) -> None:
-    """Add ``tasks`` tasks with random values everywhere, ending all but the last."""
-    for task in range(tasks):
-        layer.add_task()
-        with torch.no_grad():
-            for param in layer.task_parameters(task):
-                param.normal_()
-        if task < tasks - 1:
-            layer.end_task()
 
 
 @pytest.mark.parametrize("transposed", [False, True])
