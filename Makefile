@@ -23,7 +23,7 @@ run: $(STAMP)  ## train the default task sequence (synth_paired4, ratio 0.25); e
 	$(PY) -m pbgan.run $(ARGS)
 
 test: $(STAMP)  ## run the tests (the slow ones are skipped: see test-all)
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q --durations=15
 
 test-all: $(STAMP)  ## run every test, the slow end-to-end ones included
 	$(PY) -m pytest -q

@@ -286,7 +286,7 @@ CYCLE = ["model=cyclegan", "model.generator.ngf=4", "model.generator.n_blocks=1"
     "setting, model",
     [
         ("low_rank_int8", "pix2pix"),
-        ("low_rank_int8", "cyclegan"),
+        pytest.param("low_rank_int8", "cyclegan", marks=pytest.mark.slow),
         ("lora", "pix2pix"),
         pytest.param("lora", "cyclegan", marks=pytest.mark.slow),
         pytest.param("pf_float16", "pix2pix", marks=pytest.mark.slow),
@@ -318,7 +318,8 @@ def test_compact_settings_train_exactly_through_the_cli_and_export(
     ]
 
 
-@pytest.mark.parametrize("setting", [pytest.param("lora", marks=pytest.mark.slow), "low_rank_int8"])
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", ["lora", "low_rank_int8"])
 def test_a_killed_compact_run_resumes_to_the_uninterrupted_one(setting: str, tmp_path) -> None:
     reference = tmp_path / "reference"
     done = pbgan_run(*COMPACT[setting], f"hydra.run.dir={reference}")

@@ -122,12 +122,12 @@ def crash_and_resume(
 FAST = [
     "train-batch@3",  # mid-epoch 2 of task 1
     "train-end@2",  # task 2 trained (last checkpoint written), not frozen
-    "evaluation@2",  # evaluating after task 1
     "written:lifelong.pt@1",  # the new lifelong.pt complete in its temp file, not in place
-    "renamed:lifelong.pt@1",  # lifelong.pt in place, results.json not yet
     "write:last.ckpt@3:enospc",  # full disk while checkpointing task 2
 ]
 SLOW = [
+    "evaluation@2",  # evaluating after task 1
+    "renamed:lifelong.pt@1",  # lifelong.pt in place, results.json not yet
     "train-batch@1",  # before any checkpoint
     "written:last.ckpt@1",  # the log saved for the first checkpoint, the checkpoint not in place
     "train-batch@7",

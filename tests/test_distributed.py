@@ -103,7 +103,7 @@ def test_ddp_trainer_config_composes() -> None:
     "method",
     [
         "ewc",
-        "piggyback_lite storage.dtype=int8",
+        pytest.param("piggyback_lite storage.dtype=int8", marks=pytest.mark.slow),
         pytest.param("lora", marks=pytest.mark.slow),
         pytest.param("lifelong_gan", marks=pytest.mark.slow),
         pytest.param("progressive", marks=pytest.mark.slow),

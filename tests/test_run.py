@@ -96,8 +96,10 @@ def run_cli(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
     ("overrides", "message"),
     [
         (["ratio=1.5"], "ratio=1.5 is not a share of filters: use a number in [0, 1]"),
-        (["ratio=-0.2"], "ratio=-0.2 is not a share of filters"),
-        (["task_seq=no_such_seq"], "Could not find 'task_seq/no_such_seq'"),
+        pytest.param(["ratio=-0.2"], "ratio=-0.2 is not a share of filters", marks=pytest.mark.slow),
+        pytest.param(
+            ["task_seq=no_such_seq"], "Could not find 'task_seq/no_such_seq'", marks=pytest.mark.slow
+        ),
         (["method=no_such_method"], "Could not find 'method/no_such_method'"),
         (["data.image_size=48", "model.generator.num_downs=6"], "image size 48 cannot pass through a UNet"),
     ],
