@@ -35,3 +35,15 @@ def test_bench_writes_all_figures(tmp_path: Path, capsys) -> None:
     printed = capsys.readouterr().out
     assert "piggyback_task8" in printed and "vs floor" in printed
     assert "piggyback_task2+bf16: not measured" in printed
+
+
+def test_bench_times_only_the_rows_asked_for(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    args = ["--scale", "tiny", "--arch", "unet", "--repeats", "1", "--infer-repeats", "3", "--warmup", "0"]
+    assert main(args + ["--rows", "full,piggyback_task*,*frozen7", "--out", str(out)]) == 0
+    (result,) = json.loads(out.read_text())
+    assert list(result["train"]) == ["reference", "full", *(f"piggyback_task{t}" for t in (2, 4, 8))]
+    assert list(result["inference"]) == ["reference", "piggyback_frozen7"]
+    assert result["infer_repeats"] == 3
+    assert main(args + ["--rows", "no_such_row"]) == 2
+    assert "no_such_row match no row" in capsys.readouterr().err

@@ -16,6 +16,7 @@ the cheaper exact schedule (:mod:`pbgan.bench.floor`). Figures are printed and w
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import platform
 import statistics
@@ -72,6 +73,14 @@ INFER_ROWS = [
     ("progressive_frozen1", "progressive", 4, 0),
     ("progressive_frozen4", "progressive", 4, 3),
 ]
+
+
+def select(rows: list[tuple], patterns: tuple[str, ...]) -> list[tuple]:
+    """``rows`` whose name matches one of ``patterns`` (fnmatch; none: every row); the reference
+    row always stays first, since every ratio is taken against it."""
+    if not patterns:
+        return rows
+    return [row for row in rows if row[0] == "reference" or any(fnmatch.fnmatch(row[0], p) for p in patterns)]
 
 
 def _sync(device: torch.device) -> None:
@@ -149,11 +158,16 @@ def run(
     repeats: int,
     device: torch.device,
     switches: tuple[str, ...] = (),
+    rows: tuple[str, ...] = (),
+    infer_repeats: int | None = None,
 ) -> dict:
+    """Every figure of one architecture; ``rows``: fnmatch patterns of the rows to time (none: all);
+    ``infer_repeats``: rounds of the inference rows (default: ``repeats``)."""
     size = SCALES[scale]
+    infer_repeats = repeats if infer_repeats is None else infer_repeats
     torch.manual_seed(0)
     train_steps, floors, peaks, first_steps = {}, {}, {}, {}
-    for name, method, tasks in TRAIN_ROWS:
+    for name, method, tasks in select(TRAIN_ROWS, rows):
         step, _ = make_train_step(arch, method, tasks, size, ratio, device)
         train_steps[name] = step
         floors[name] = step_macs(step)
@@ -171,7 +185,7 @@ def run(
         first_steps[f"piggyback_task2+{switch}"] = time.perf_counter() - started
         train_steps[f"piggyback_task2+{switch}"] = step
     infer_steps = {}
-    for name, method, tasks, task in INFER_ROWS:
+    for name, method, tasks, task in select(INFER_ROWS, rows):
         net = build_generator(arch, method, size, ratio).to(device)
         grow_to(net, tasks)
         if tasks > 1:
@@ -187,7 +201,7 @@ def run(
         if name in first_steps:
             row["first_step_s"] = first_steps[name]
         row["peak_bytes"] = peaks.get(name)
-    inference = summarise(interleaved(infer_steps, device, warmup, repeats), "reference")
+    inference = summarise(interleaved(infer_steps, device, warmup, infer_repeats), "reference")
     return {
         "arch": arch,
         "step": "pix2pix" if arch == "unet" else "cyclegan",
@@ -198,6 +212,7 @@ def run(
         "threads": torch.get_num_threads(),
         **size,
         "repeats": repeats,
+        "infer_repeats": infer_repeats,
         "warmup": warmup,
         "train": train,
         "inference": inference,
@@ -209,7 +224,7 @@ def format_result(result: dict) -> str:
     lines = [
         f"{result['step']} ({result['arch']}) @ {result['image_size']}px, ngf {result['ngf']}, batch "
         f"{result['batch']}, ratio {result['ratio']}, {result['device']}, {result['threads']} threads: "
-        f"median of {result['repeats']} interleaved rounds",
+        f"median of {result['repeats']} interleaved rounds ({result['infer_repeats']} for inference)",
         f"{'training step':26}{'median':>10}{'min':>10}{'max':>10}{'vs ref':>9}{'paired':>9}"
         f"{'floor':>8}{'vs floor':>10}",
     ]
@@ -241,6 +256,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ratio", type=float, default=0.25)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--infer-repeats",
+        type=int,
+        default=None,
+        help="timed rounds of the inference rows (cheap next to a training step; default: 4 x --repeats)",
+    )
+    parser.add_argument(
+        "--rows",
+        default="all",
+        help="comma-separated fnmatch patterns of the rows to time, e.g. 'full,piggyback_task*,"
+        "*frozen1' (the reference always runs); default all",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--switches",
@@ -259,12 +286,21 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in switches if name not in SWITCHES]
     if unknown:
         parser.error(f"--switches: {', '.join(unknown)} not known; use {', '.join(SWITCHES)} or none")
-    if args.repeats < 1 or args.warmup < 0:
-        parser.error("--repeats must be at least 1 and --warmup at least 0")
+    infer_repeats = 4 * args.repeats if args.infer_repeats is None else args.infer_repeats
+    if args.repeats < 1 or args.warmup < 0 or infer_repeats < 1:
+        parser.error("--repeats and --infer-repeats must be at least 1 and --warmup at least 0")
+    rows = () if args.rows == "all" else tuple(filter(None, args.rows.split(",")))
+    names = [row[0] for row in TRAIN_ROWS + INFER_ROWS]
+    unmatched = [p for p in rows if not any(fnmatch.fnmatch(name, p) for name in names)]
+    if unmatched:
+        known = ", ".join(dict.fromkeys(names))
+        parser.error(f"--rows: {', '.join(unmatched)} match no row; rows are {known}")
     archs = ["unet", "resnet"] if args.arch == "both" else [args.arch]
     results = []
     for arch in archs:
-        result = run(arch, args.scale, args.ratio, args.warmup, args.repeats, device, switches)
+        result = run(
+            arch, args.scale, args.ratio, args.warmup, args.repeats, device, switches, rows, infer_repeats
+        )
         print(format_result(result), end="\n\n", flush=True)
         results.append(result)
     write_text(Path(args.out), json.dumps(results, indent=2) + "\n")
