@@ -81,9 +81,10 @@ class TaskFID:
 
 class TaskKID:
     """KID of generated images against one task's fixed real images (real features kept): the
-    mean and standard deviation over ``subsets`` random subsets of ``subset_size`` images (fewer
-    where either set is smaller). The subsets are drawn from a fixed seed on a forked random
-    stream, so KID is deterministic and training's random numbers do not depend on it."""
+    mean and standard deviation over ``subsets`` random subsets of ``subset_size`` images (at most
+    half of the smaller set, so that subsets differ and the std measures their spread). The
+    subsets are drawn from a fixed seed on a forked random stream, so KID is deterministic and
+    training's random numbers do not depend on it."""
 
     def __init__(
         self,
@@ -106,7 +107,9 @@ class TaskKID:
         self.metric.reset()  # keeps the real features: reset_real_features=False
         for start in range(0, fake.shape[0], self.batch_size):
             self.metric.update(self.prepare(fake[start : start + self.batch_size]), real=False)
-        self.metric.subset_size = max(2, min(self.subset_size, self.real_count, fake.shape[0]))
+        # At most half the smaller set: subsets of every image would all be the same set, their
+        # spread zero whatever the images, and the std would say nothing.
+        self.metric.subset_size = max(2, min(self.subset_size, min(self.real_count, fake.shape[0]) // 2))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(KID_SEED)
             mean, std = self.metric.compute()
