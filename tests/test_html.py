@@ -14,8 +14,10 @@ import pytest
 from pbgan_testing import compose_config
 from PIL import Image
 
-from pbgan.report import write_report
-from pbgan.report.html import MIN_TILE, PAGE
+from pbgan.report import methods_table, ratio_rows, write_report
+from pbgan.report.html import MIN_TILE, PAGE, sweep_page_html
+from pbgan.report.loading import load_run
+from pbgan.results import RESULTS_FILE
 from pbgan.sequence import run_sequence
 
 THREE = ["~task_seq.tasks.edges2bag", "trainer.max_epochs=1", "report_html=true"]
@@ -174,3 +176,18 @@ def test_the_run_page_loads_in_headless_chromium(run_dir: Path, tmp_path: Path) 
     picture = Image.open(shot).convert("RGB")
     # not a blank page: the heatmaps and grids put many colours on it
     assert len(set(picture.resize((160, 300)).getdata())) > 200
+
+
+def test_a_study_page_plots_each_configuration_against_ratio(run_dir: Path, tmp_path: Path) -> None:
+    # Optuna trials move the ratio with other settings: no series differs in ratio alone, yet the
+    # page still shows FID against ratio, as unjoined points
+    run = load_run(run_dir / RESULTS_FILE)
+    (row,) = methods_table([run])
+    assert row.get("fid_domain") is not None
+    rows = [
+        dict(row, ratio=r, overrides=f"model.optim.piggyback_lr_scale={i}") for i, r in ((2, 0.2), (8, 0.6))
+    ]
+    assert ratio_rows(rows) == []
+    page = sweep_page_html([run], rows, [], [], "study", tmp_path)
+    assert "<h2>FID against ratio (each configuration: other settings vary)</h2>" in page
+    assert "<h2>FID against ratio" not in sweep_page_html([run], rows[:1], [], [], "one", tmp_path)

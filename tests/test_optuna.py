@@ -11,7 +11,7 @@ from pbgan_testing import TINY, compose_config, run_pbgan
 
 from pbgan.config import validate_config
 from pbgan.errors import ConfigError
-from pbgan.report import load_runs, methods_table
+from pbgan.report import load_runs, methods_table, write_report
 from pbgan.results import ContinualResults, objective_value
 
 
@@ -47,6 +47,9 @@ def test_a_tiny_optuna_study_returns_its_objectives_and_the_report_reads_it(tmp_
             {k: (objective_value(r, "fid"), r.new_task_share()) for k, r in by_ratio.items()},
         )
     assert len(methods_table(runs)) == 3
+    # the sweep page plots FID against ratio although the trials move the learning rate too
+    page = write_report(study).files["report.html"].read_text()
+    assert ("<h2>FID against ratio" in page) == (len({run.ratio for run in runs}) > 1)
 
 
 def test_objectives_are_checked_before_any_work() -> None:

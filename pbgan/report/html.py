@@ -276,12 +276,15 @@ def write_run_page(run_dir: str | Path) -> Path:
     return atomic_write(run_dir / PAGE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def _scatter_uri(rows: list[Row], x: str, y: str, xlabel: str, ylabel: str, log_x: bool = False) -> str:
+def _scatter_uri(
+    rows: list[Row], x: str, y: str, xlabel: str, ylabel: str, log_x: bool = False, lines: bool = False
+) -> str:
+    """A method's points against ``x``, joined where ``lines`` (a series that differs only in x)."""
     figure = _new_figure(6.0, 4.0)
     axes = figure.add_subplot()
     for index, method in enumerate(dict.fromkeys(row["method"] for row in rows)):
         points = sorted((r for r in rows if r["method"] == method), key=lambda r: r[x])
-        axes.plot([r[x] for r in points], [r[y] for r in points], "o-" if x == "ratio" else "o",
+        axes.plot([r[x] for r in points], [r[y] for r in points], "o-" if lines else "o",
                   color=f"C{index % 10}", label=method)  # fmt: skip
     if log_x:
         axes.set_xscale("log")
@@ -307,11 +310,14 @@ def sweep_page_html(
     ]
     fid = next((key for key in FID_KEYS if any(row.get(key) is not None for row in methods)), None)
     label = LABELS.get(fid, fid) if fid else ""
-    if fid and ratios:
-        measured = [r for r in ratios if r.get(fid) is not None and r.get("ratio") is not None]
-        if measured:
-            uri = _scatter_uri(measured, "ratio", fid, "ratio", label)
-            body += ["<h2>FID against ratio</h2>", _image(uri, "FID against ratio", "FID against ratio")]
+    if fid:
+        # The ratio table's series differ only in ratio; a study (Optuna) moves other settings with
+        # it, so there each configuration is a point of its own, not joined.
+        measured = [r for r in (ratios or methods) if r.get(fid) is not None and r.get("ratio") is not None]
+        if measured and (ratios or len({r["ratio"] for r in measured}) > 1):
+            uri = _scatter_uri(measured, "ratio", fid, "ratio", label, lines=bool(ratios))
+            heading = "FID against ratio" + ("" if ratios else " (each configuration: other settings vary)")
+            body += [f"<h2>{heading}</h2>", _image(uri, "FID against ratio", "FID against ratio")]
     if fid:
         measured = [r for r in methods if r.get(fid) is not None and r.get("stored_share") is not None]
         if measured:
