@@ -138,6 +138,11 @@ def save_lifelong_file(
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+class DamagedLifelongFile(PbganError):
+    """A lifelong file whose bytes cannot be read back: truncated, failing its checksums or its
+    unpickler, or with generators that cannot be rebuilt."""
+
+
 def load_lifelong_file(path: str | Path) -> dict[str, Any]:
     """Read a lifelong model file without executing anything stored in it."""
     path = Path(path)
@@ -146,11 +151,11 @@ def load_lifelong_file(path: str | Path) -> dict[str, Any]:
     try:  # a damaged file is named as such, before the unpickler sees it
         verify_archive(path)
     except DamagedFile as error:
-        raise PbganError(f"{path} is not a readable lifelong model file: {error.reason}") from None
+        raise DamagedLifelongFile(f"{path} is not a readable lifelong model file: {error.reason}") from None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # the unpickler's refusal or a truncated file
-        raise PbganError(f"{path} is not a readable lifelong model file ({error})") from error
+        raise DamagedLifelongFile(f"{path} is not a readable lifelong model file ({error})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise PbganError(f"{path} is not a pbgan lifelong model file")
     if payload.get("version", 0) > FORMAT_VERSION:
@@ -163,7 +168,7 @@ def load_lifelong_file(path: str | Path) -> dict[str, Any]:
             if "node" not in entry:
                 entry["node"] = legacy_node(entry["settings"])
     except (KeyError, TypeError, AttributeError, PbganError) as error:
-        raise PbganError(f"{path}: its generators cannot be rebuilt ({error}); the file is damaged") from None
+        raise DamagedLifelongFile(f"{path}: its generators cannot be rebuilt ({error}); the file is damaged") from None
     return payload
 
 

@@ -290,6 +290,8 @@ class SequenceRunner:
                 self._learn_task(
                     module, task, training, evaluator, datamodules[task - self.first_new], checkpoint
                 )
+            if self.main:
+                self.store.finish(self.specs)
             success = True
         finally:
             close_loggers(self.loggers, success)
@@ -324,8 +326,9 @@ class SequenceRunner:
     ) -> ResumePoint:
         """Load the tasks learned before this run into ``module``; where the run continues."""
         payload, done = None, 0
-        if self.resume and self.store.lifelong_path.is_file():
-            state = PriorState.read(self.store.lifelong_path, "resume")
+        written = self.store.written_state(main=self.main) if self.resume else None
+        if written is not None:
+            state = PriorState(written[0], written[1], "resume")
             state.check_resumes(self.results.tasks, nodes)
             state.load_into(module)
             payload, done = state.payload, state.num_tasks
@@ -394,7 +397,8 @@ class SequenceRunner:
         }
         self.store.write_stage(module, self.results, self.specs, int(self.cfg.data.image_size), extra)
         fault_point("stage-written")
-        self.store.remove_checkpoints(task, spec)
+        if task > self.first_new:  # two lifelong files hold the task before this one now
+            self.store.remove_checkpoints(task - 1, self.specs[task - 1])
 
     def _store_compressed(self, module: LifelongGANModule, task: int, evaluator: ContinualEvaluator) -> None:
         """Apply ``storage.dtype`` to the task just finished, recording the one-time change it

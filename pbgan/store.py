@@ -9,14 +9,21 @@ Durable states. A task goes through four: *training* (its newest checkpoint hold
 done), *trained* (the checkpoint of its last epoch), *frozen and evaluated* (in memory: both are
 recomputed from the trained checkpoint, deterministically) and *written*: ``lifelong.pt`` holds it,
 and that file is the record of what is done. It is written before results.json and results.csv,
-which are views of the results it holds (a resume writes them again from it), and a task's
-checkpoints are removed only after it. ``resume=`` continues from the newest durable state.
+which are views of the results it holds (a resume writes them again from it). ``resume=``
+continues from the newest durable state.
+
+Two records of each written state while the run goes on: before ``lifelong.pt`` is replaced the
+file it replaces becomes ``.pbgan/lifelong.previous.pt`` (a hard link: no copy), and the newest
+written task keeps its trained checkpoint until the next task is written. A ``lifelong.pt``
+damaged on disk is then set aside (``lifelong.pt.damaged``) and the run resumes from the previous
+file and that checkpoint, retraining nothing. A finished run keeps ``lifelong.pt`` alone.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -29,8 +36,8 @@ from omegaconf import DictConfig, OmegaConf
 from pbgan.checkpoints import pick_checkpoint
 from pbgan.errors import PbganError
 from pbgan.evaluation import SampleRows, save_sample_grid
-from pbgan.io import remove_temp_files, write_json, write_text
-from pbgan.lifelong_file import FILE_NAME, save_lifelong_file
+from pbgan.io import atomic_write, remove_temp_files, write_error, write_json, write_text
+from pbgan.lifelong_file import FILE_NAME, DamagedLifelongFile, load_lifelong_file, save_lifelong_file
 from pbgan.lock import RunInUse, RunLock
 from pbgan.modules.base import LifelongGANModule
 from pbgan.results import ContinualResults, csv_text
@@ -42,6 +49,8 @@ RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 META = ".pbgan"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
+PREVIOUS_FILE = "lifelong.previous.pt"
+DAMAGED_SUFFIX = ".damaged"
 
 
 def differences(saved: object, current: object, prefix: str = "") -> list[str]:
@@ -77,6 +86,11 @@ class RunStore:
     @property
     def meta(self) -> Path:
         return self.folder / META
+
+    @property
+    def previous_path(self) -> Path:
+        """The lifelong file ``lifelong.pt`` replaced, while the run goes on."""
+        return self.meta / PREVIOUS_FILE
 
     @property
     def config_path(self) -> Path:
@@ -118,7 +132,11 @@ class RunStore:
 
     def has_progress(self) -> bool:
         """Whether anything learned is stored here (a frozen task or a checkpoint)."""
-        return self.lifelong_path.is_file() or any((self.folder / "checkpoints").glob("*/*.ckpt"))
+        return (
+            self.lifelong_path.is_file()
+            or self.previous_path.is_file()
+            or any((self.folder / "checkpoints").glob("*/*.ckpt"))
+        )
 
     def _begin(self, cfg: DictConfig, hydra_dir: Path | None) -> None:
         if self.has_progress():
@@ -166,6 +184,36 @@ class RunStore:
         return json.loads(path.read_text()) if path.is_file() else {}
 
     # -- resuming ---------------------------------------------------------------------------------
+    def written_state(self, main: bool = True) -> tuple[Path, dict[str, Any]] | None:
+        """The newest readable lifelong file and its payload: ``lifelong.pt``, or where that is
+        damaged (or was set aside), the previous one; None before any task was written.
+
+        The main process sets a damaged ``lifelong.pt`` aside (renamed, not deleted), with one
+        line naming it and why; the other ranks read whichever file is there and reach the same
+        state."""
+        path = self.lifelong_path
+        if path.is_file():
+            try:
+                return path, load_lifelong_file(path)
+            except DamagedLifelongFile as error:
+                if not self.previous_path.is_file() and not any((self.folder / "checkpoints").glob("*/*.ckpt")):
+                    raise PbganError(
+                        f"{error}; there is no earlier copy to fall back on ({self.previous_path} "
+                        "is missing): restore the file from a backup or start the run again"
+                    ) from None
+                if main:
+                    aside = path.with_name(path.name + DAMAGED_SUFFIX)
+                    os.replace(path, aside)
+                    log.warning(
+                        "warning: %s; set aside as %s, continuing from %s",
+                        error,
+                        aside.name,
+                        self.previous_path if self.previous_path.is_file() else "the first task's checkpoint",
+                    )
+        if self.previous_path.is_file():  # lifelong.pt damaged or set aside after it was found so
+            return self.previous_path, load_lifelong_file(self.previous_path)
+        return None
+
     def checkpoint_dir(self, task: int, spec: TaskSpec) -> Path:
         return self.folder / "checkpoints" / f"task{task + 1}_{spec.name}"
 
@@ -185,7 +233,8 @@ class RunStore:
         if payload is not None:
             point.step = int(payload.get("sequence_step", 0))
             point.log_rows = payload.get("log_rows")
-        for task in range(min(done, len(specs)) if main else 0):
+        # The newest written task keeps its checkpoint: the fallback if lifelong.pt is damaged.
+        for task in range(min(done - 1, len(specs)) if main else 0):
             if self.checkpoint_dir(task, specs[task]).exists():
                 self.remove_checkpoints(task, specs[task])
         if done < len(specs):
@@ -202,7 +251,7 @@ class RunStore:
         return point
 
     def remove_checkpoints(self, task: int, spec: TaskSpec) -> None:
-        """A task's checkpoints, once the lifelong file holds it frozen."""
+        """A task's checkpoints, once two lifelong files hold it frozen (or the run is done)."""
         folder = self.checkpoint_dir(task, spec)
         shutil.rmtree(folder, ignore_errors=True)
         if folder.parent.is_dir() and not any(folder.parent.iterdir()):
@@ -238,6 +287,7 @@ class RunStore:
 
         The file keeps each task's probe images with their outputs (``extra``), so a later run
         that extends it (init_from) can check every old task without the old data."""
+        self._keep_previous()
         save_lifelong_file(
             self.lifelong_path,
             module,
@@ -247,3 +297,31 @@ class RunStore:
             extra,
         )
         self.write_results(results)
+
+    def _keep_previous(self) -> None:
+        """``lifelong.pt`` becomes the previous file before a new one replaces it: a hard link
+        (a copy where the filesystem has none), put in place atomically."""
+        current = self.lifelong_path
+        if not current.is_file():
+            return
+        target = self.previous_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        link = target.with_name(f".{target.name}.link.tmp")
+        try:
+            link.unlink(missing_ok=True)
+            try:
+                os.link(current, link)
+            except OSError:  # no hard links here: copy
+                atomic_write(target, lambda tmp: shutil.copyfile(current, tmp))
+                return
+            os.replace(link, target)
+        except OSError as error:
+            raise write_error(target, error) from error
+        finally:
+            link.unlink(missing_ok=True)
+
+    def finish(self, specs: list[TaskSpec]) -> None:
+        """Every task is written: the last task's checkpoints and the previous lifelong file go."""
+        if specs:
+            self.remove_checkpoints(len(specs) - 1, specs[-1])
+        self.previous_path.unlink(missing_ok=True)

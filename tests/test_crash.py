@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -185,6 +186,57 @@ def test_a_damaged_checkpoint_is_set_aside_and_the_previous_one_used(reference: 
     assert "previous.ckpt instead" in output
     assert (last.parent.parent.parent / "checkpoints").exists() is False  # task 2 finished
     assert_same_run(run, reference)
+
+
+def damage(path: Path) -> None:
+    """4 KB of random bytes in the middle of ``path``."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = os.urandom(4096)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("stage", [2, pytest.param(1, marks=pytest.mark.slow)])
+def test_a_damaged_lifelong_file_falls_back_to_the_previous_state(
+    stage: int, reference: Path, tmp_path: Path
+) -> None:
+    """lifelong.pt damaged on disk after task ``stage`` was written: the run sets it aside and
+    resumes from the previous file (none after task 1) and that task's kept checkpoint, to the
+    uninterrupted run, retraining nothing."""
+    run = tmp_path / "run"
+    crashed = pbgan_run(f"hydra.run.dir={run}", fault=f"stage-written@{stage}")
+    assert crashed.returncode == -signal.SIGKILL
+    previous = run / ".pbgan" / "lifelong.previous.pt"
+    assert previous.is_file() == (stage > 1)
+    newest = run / "checkpoints" / ["task1_labels2street", "task2_map2aerial"][stage - 1]
+    assert (newest / "last.ckpt").is_file()  # the written task keeps its trained checkpoint
+    damage(run / "lifelong.pt")
+    # A training batch beyond task 2's four (after task 1: none after task 2) kills the resume.
+    resumed = pbgan_run(f"resume={run}", fault=f"train-batch@{4 * (2 - stage) + 1}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    output = resumed.stdout + resumed.stderr
+    warning = [line for line in output.splitlines() if "is not a readable lifelong model file" in line]
+    assert len(warning) == 1 and warning[0].startswith("warning: "), output[-3000:]
+    assert "fails its checksum" in warning[0] and "set aside as lifelong.pt.damaged" in warning[0]
+    assert (run / "lifelong.pt.damaged").is_file()  # the user's bytes are kept, not deleted
+    assert f"continuing task {stage} from" in output
+    assert not previous.exists()  # a finished run keeps lifelong.pt alone
+    assert_same_run(run, reference)
+
+
+def test_a_damaged_lifelong_file_with_nothing_to_fall_back_on_is_named(
+    reference: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    damage(run / "lifelong.pt")
+    resumed = pbgan_run(f"resume={run}")
+    assert resumed.returncode == 2
+    assert "Traceback" not in resumed.stderr
+    message = resumed.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: ") and f"{run / 'lifelong.pt'} is not a readable" in message
+    assert "no earlier copy to fall back on" in message
+    assert (run / "lifelong.pt").is_file()  # left where it is
 
 
 def test_a_second_process_in_the_same_folder_is_refused(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +69,12 @@ def test_ddp_ranks_agree_and_match_one_process(tmp_path: Path) -> None:
     assert ddp_digest == digests[(2, 0)] == single_digest  # bank and every task's tensors
     assert torch.equal(ddp_task1, single_task1)
     assert not (tmp_path / "ddp" / "checkpoints" / "task2_map2aerial").exists()  # written once, cleaned
+    # The same numbers too: each rank scores the whole eval set, no image counted once per rank.
+    ddp_results, single_results = (
+        json.loads((tmp_path / name / "results.json").read_text()) for name in ("ddp", "single")
+    )
+    for key in ("untrained", "matrix", "summary", "forgetting"):
+        assert ddp_results[key] == single_results[key], key
 
 
 def _average_statistics(rank: int, store_file: str, results: dict) -> None:
@@ -136,3 +144,52 @@ def test_ddp_ranks_agree_for_the_other_baselines(method: str, tmp_path: Path) ->
         single_state = load_lifelong_file(tmp_path / "single" / "lifelong.pt")["plugin"]["_extra_state"]
         for ddp_fisher, single_fisher in zip(ddp_state["fishers"], single_state["fishers"]):
             assert all(torch.equal(ddp_fisher[k], single_fisher[k]) for k in single_fisher)
+
+
+DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.use_distributed_sampler=false"]
+
+
+def run_ranks(*args: str, fault: str | None = None) -> subprocess.CompletedProcess:
+    """``python -m pbgan.run ARGS`` in a session of its own, so that whatever is left of its
+    ranks after a kill or a timeout is killed with it."""
+    env = {**ONE_THREAD, **({"PBGAN_FAULT": fault} if fault else {})}
+    if not fault:
+        env.pop("PBGAN_FAULT", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pbgan.run", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+def test_a_killed_ddp_run_resumes_to_the_uninterrupted_one(tmp_path: Path) -> None:
+    """Both ranks killed mid-task 2 (an epoch of it checkpointed), then the same DDP command with
+    ``resume=``: the uninterrupted DDP run's metrics, tensors and CSV log, bit for bit."""
+    from test_crash import assert_same_run
+
+    base = [*TWO_TASKS, *DDP, "logger=csv"]
+    clean = run_ranks(*base, f"hydra.run.dir={tmp_path / 'clean'}")
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    run = tmp_path / "run"
+    # 4 batches a task (2 epochs of 2): batch 7 is task 2's second epoch, after its first checkpoint.
+    crashed = run_ranks(*base, f"hydra.run.dir={run}", fault="train-batch@7")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-3000:]
+    assert (run / "checkpoints" / "task2_map2aerial" / "last.ckpt").is_file()
+    resumed = run_ranks(*base, f"resume={run}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "continuing task 2 from" in resumed.stdout + resumed.stderr
+    assert_same_run(run, tmp_path / "clean")

@@ -123,7 +123,11 @@ def kid_factory(
 
     def make(real: torch.Tensor) -> TaskKID:
         metric = KernelInceptionDistance(
-            feature=features, subsets=subsets, subset_size=subset_size, reset_real_features=False
+            feature=features,
+            subsets=subsets,
+            subset_size=subset_size,
+            reset_real_features=False,
+            sync_on_compute=False,  # see fid_factory
         )
         return TaskKID(metric, prepare, real, batch_size, subset_size)
 
@@ -134,7 +138,10 @@ def fid_factory(features: nn.Module, prepare: Callable, batch_size: int) -> Call
     """Per-task FIDs sharing one feature extractor."""
 
     def make(real: torch.Tensor) -> TaskFID:
-        metric = FrechetInceptionDistance(feature=features, reset_real_features=False)
+        # Every rank of a DDP run evaluates the whole eval set: gathering the ranks' features
+        # would count each image once per rank (and only once a process group exists, so a
+        # resumed run would score differently from the run it continues).
+        metric = FrechetInceptionDistance(feature=features, reset_real_features=False, sync_on_compute=False)
         return TaskFID(metric, prepare, real, batch_size)
 
     return make
