@@ -168,7 +168,9 @@ def load_lifelong_file(path: str | Path) -> dict[str, Any]:
             if "node" not in entry:
                 entry["node"] = legacy_node(entry["settings"])
     except (KeyError, TypeError, AttributeError, PbganError) as error:
-        raise DamagedLifelongFile(f"{path}: its generators cannot be rebuilt ({error}); the file is damaged") from None
+        raise DamagedLifelongFile(
+            f"{path}: its generators cannot be rebuilt ({error}); the file is damaged"
+        ) from None
     return payload
 
 

@@ -196,7 +196,8 @@ class RunStore:
             try:
                 return path, load_lifelong_file(path)
             except DamagedLifelongFile as error:
-                if not self.previous_path.is_file() and not any((self.folder / "checkpoints").glob("*/*.ckpt")):
+                checkpoints = any((self.folder / "checkpoints").glob("*/*.ckpt"))
+                if not self.previous_path.is_file() and not checkpoints:
                     raise PbganError(
                         f"{error}; there is no earlier copy to fall back on ({self.previous_path} "
                         "is missing): restore the file from a backup or start the run again"
