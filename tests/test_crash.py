@@ -286,7 +286,8 @@ def test_resumed_loggers_continue_the_same_runs(tmp_path: Path) -> None:
     # the killed process's file loads, and so does one cut inside its last record.
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    killed = min((run / "logs" / "tensorboard").glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime)
+    event_files = (run / "logs" / "tensorboard").glob("events.out.tfevents.*")
+    killed = min(event_files, key=lambda path: path.stat().st_mtime)
     cut = tmp_path / "cut" / killed.name
     cut.parent.mkdir()
     cut.write_bytes(killed.read_bytes()[:-7])
