@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from pbgan_testing import TINY, run_pbgan
 
 RUN = [
@@ -21,6 +22,7 @@ def pbgan_run(*extra: str) -> subprocess.CompletedProcess:
     return run_pbgan(*RUN, *extra, timeout=600)
 
 
+@pytest.mark.slow  # the same check as below, where Hydra also writes into the run's folder
 def test_resume_refuses_another_config(tmp_path: Path) -> None:
     run = tmp_path / "run"
     first = pbgan_run(f"hydra.run.dir={run}", "trainer.max_epochs=1")
