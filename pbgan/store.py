@@ -209,8 +209,12 @@ class RunStore:
                         "warning: %s; set aside as %s, continuing from %s",
                         error,
                         aside.name,
-                        self.previous_path if self.previous_path.is_file() else "the first task's checkpoint",
+                        self.previous_path if self.previous_path.is_file() else "the written task's checkpoint",
                     )
+            except PbganError:
+                if path.is_file():
+                    raise
+                # another rank's main process set the damaged file aside between the two looks
         if self.previous_path.is_file():  # lifelong.pt damaged or set aside after it was found so
             return self.previous_path, load_lifelong_file(self.previous_path)
         return None
