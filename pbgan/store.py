@@ -209,7 +209,7 @@ class RunStore:
                         "warning: %s; set aside as %s, continuing from %s",
                         error,
                         aside.name,
-                        self.previous_path if self.previous_path.is_file() else "the written task's checkpoint",
+                        self.previous_path if self.previous_path.is_file() else "its task's checkpoint",
                     )
             except PbganError:
                 if path.is_file():
