@@ -27,7 +27,7 @@ import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
 from pbgan.errors import PbganError
-from pbgan.io import DamagedFile, atomic_write, verify_archive
+from pbgan.io import DamagedFile, atomic_write, set_damaged_aside, verify_archive
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,7 @@ def pick_checkpoint(folder: Path, set_aside: bool = True) -> Path | None:
         except DamagedFile as error:
             if not set_aside:
                 continue
-            aside = path.with_name(path.name + ".damaged")
-            os.replace(path, aside)
-            log.warning("warning: %s; set aside as %s", error, aside.name)
+            set_damaged_aside(path, error)
             damaged.append(path)
             continue
         if damaged:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import tempfile
 import zipfile
@@ -25,6 +26,9 @@ from pbgan.errors import PbganError
 from pbgan.faults import fault_point
 
 TEMP_SUFFIX = ".tmp"
+DAMAGED_SUFFIX = ".damaged"
+
+log = logging.getLogger(__name__)
 
 
 class WriteError(PbganError):
@@ -147,3 +151,13 @@ def verify_archive(path: str | Path) -> None:
     if bad is not None:
         record = bad.split("/", 1)[-1]  # inside the archive's folder, named after the temp file
         raise DamagedFile(path, f"its record {record} fails its checksum")
+
+
+def set_damaged_aside(path: Path, error: object, then: str = "") -> Path:
+    """Rename a damaged file ``NAME`` to ``NAME.damaged`` (kept, never deleted: the bytes are the
+    user's) and say so in one warning line: the error, the new name and ``then``, what happens next.
+    """
+    aside = path.with_name(path.name + DAMAGED_SUFFIX)
+    os.replace(path, aside)
+    log.warning("warning: %s; set aside as %s%s", error, aside.name, f", {then}" if then else "")
+    return aside

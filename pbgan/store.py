@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from pbgan.checkpoints import pick_checkpoint
 from pbgan.errors import PbganError
 from pbgan.evaluation import SampleRows, save_sample_grid
-from pbgan.io import atomic_write, remove_temp_files, write_error, write_json, write_text
+from pbgan.io import atomic_write, remove_temp_files, set_damaged_aside, write_error, write_json, write_text
 from pbgan.lifelong_file import FILE_NAME, DamagedLifelongFile, load_lifelong_file, save_lifelong_file
 from pbgan.lock import RunInUse, RunLock
 from pbgan.modules.base import LifelongGANModule
@@ -50,7 +50,6 @@ RESULTS_CSV = "results.csv"
 META = ".pbgan"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
 PREVIOUS_FILE = "lifelong.previous.pt"
-DAMAGED_SUFFIX = ".damaged"
 
 
 def differences(saved: object, current: object, prefix: str = "") -> list[str]:
@@ -203,14 +202,8 @@ class RunStore:
                         "is missing): restore the file from a backup or start the run again"
                     ) from None
                 if main:
-                    aside = path.with_name(path.name + DAMAGED_SUFFIX)
-                    os.replace(path, aside)
-                    log.warning(
-                        "warning: %s; set aside as %s, continuing from %s",
-                        error,
-                        aside.name,
-                        self.previous_path if self.previous_path.is_file() else "its task's checkpoint",
-                    )
+                    source = self.previous_path if self.previous_path.is_file() else "its task's checkpoint"
+                    set_damaged_aside(path, error, then=f"continuing from {source}")
             except PbganError:
                 if path.is_file():
                     raise

@@ -44,7 +44,6 @@ def batch_statistics(module: nn.Module, on: bool = True) -> Iterator[None]:
             dropout.eval()
 
 
-
 @dataclass
 class OptimConfig:
     """Adam settings and the linear decay of the reference code."""

@@ -102,9 +102,7 @@ class CycleGANModule(LifelongGANModule):
         parts["cycle_a"] = F.l1_loss(self.g_ba(fake_b), real_a)
         parts["cycle_b"] = F.l1_loss(self.g_ab(fake_a), real_b)
         total = (
-            parts["g_gan_ab"]
-            + parts["g_gan_ba"]
-            + self.lambda_cycle * (parts["cycle_a"] + parts["cycle_b"])
+            parts["g_gan_ab"] + parts["g_gan_ba"] + self.lambda_cycle * (parts["cycle_a"] + parts["cycle_b"])
         )
         if self.lambda_identity > 0:
             parts["idt_a"] = F.l1_loss(self.g_ab(real_b), real_b)

@@ -318,7 +318,6 @@ def sweep_page_html(
             uri = _scatter_uri(measured, "ratio", fid, "ratio", label, lines=bool(ratios))
             heading = "FID against ratio" + ("" if ratios else " (each configuration: other settings vary)")
             body += [f"<h2>{heading}</h2>", _image(uri, "FID against ratio", "FID against ratio")]
-    if fid:
         measured = [r for r in methods if r.get(fid) is not None and r.get("stored_share") is not None]
         if measured:
             uri = _scatter_uri(measured, "stored_share", fid, "stored share of standalone models", label)
