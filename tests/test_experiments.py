@@ -62,12 +62,14 @@ def test_piggyback_lite_stores_under_a_tenth_of_a_model_per_new_task() -> None:
     from pbgan.networks import UNetGenerator
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["method=piggyback_lite"])
+        cfg = compose(config_name="config", overrides=["method=piggyback_lite", "storage.dtype=float16"])
     ngf, downs = int(cfg.model.generator.ngf), 6  # 64x64 images: six halvings
     model = sum(p.numel() for p in UNetGenerator(PlainFamily(), num_downs=downs, ngf=ngf).parameters())
     net = UNetGenerator(method_family(cfg), num_downs=downs, ngf=ngf)
     for task in range(4):
         net.add_task()
-        if task:
-            assert net.stored_parameters(task) <= 0.10 * model
         net.end_task()
+        net.compress_task(task, cfg.storage.dtype)
+        if task:  # and with float16 storage at most 0.05 of the model's float32 bytes
+            assert net.stored_parameters(task) <= 0.10 * model
+            assert net.stored_bytes(task) <= 0.05 * 4 * model
