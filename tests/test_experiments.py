@@ -24,7 +24,14 @@ def test_experiment_composes_with_a_sweep(experiment: str) -> None:
     if experiment.startswith("compare_"):
         # every method the paper compares: the exact ones, those that forget, and the standalone models
         assert params["method"] == [
-            "piggyback", "pf", "mask", "progressive", "sft", "ewc", "lifelong_gan", "full"
+            "piggyback",
+            "pf",
+            "mask",
+            "progressive",
+            "sft",
+            "ewc",
+            "lifelong_gan",
+            "full",
         ]
     if experiment.startswith("ablation_ratio"):
         assert params["ratio"] == ["0", "0.25", "0.5", "0.75", "1"]

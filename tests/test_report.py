@@ -437,6 +437,8 @@ def test_storage_against_quality_is_a_table_and_a_csv(multirun: Path, tmp_path: 
     cheap, dear = by_ratio[0.0], by_ratio[1.0]
     assert cheap["front_params"] is True  # nothing stores less
     assert dear["front_params"] is (dear["fid_domain"] < cheap["fid_domain"])
+    assert cheap["front_l1_params"] is True
+    assert dear["front_l1_params"] is (dear["l1"] < cheap["l1"])
     report = write_report(multirun, tmp_path / "report")
     assert "## Storage against quality" in report.markdown
     with open(report.files["efficiency.csv"], newline="") as handle:

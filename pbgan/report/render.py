@@ -44,6 +44,8 @@ LABELS = {
     "new_task_bytes_share": "bytes per new task / float32 model",
     "front_params": "Pareto (params)",
     "front_bytes": "Pareto (bytes)",
+    "front_l1_params": "Pareto L1 (params)",
+    "front_l1_bytes": "Pareto L1 (bytes)",
     "bwt_acc": "BWT Acc",
     "bwt_fid_domain": "BWT FID (domain)",
     "bwt_fid_inception": "BWT FID (Inception)",
@@ -205,7 +207,7 @@ def report_markdown(
             "Per configuration: parameters and bytes each later task stores over one standalone "
             "float32 model (bytes as stored: compressed where storage.dtype says), against the final "
             "FID and L1; Pareto: no other configuration of the same sequence and model has both "
-            "less storage and a lower FID.",
+            "less storage and a lower FID (Pareto L1: a lower L1).",
             "",
             to_markdown(markdown_rows(efficiency)),
         ]

@@ -230,6 +230,8 @@ EFFICIENCY_COLUMNS = (
     "output_change",
     "front_params",
     "front_bytes",
+    "front_l1_params",
+    "front_l1_bytes",
 )
 
 
@@ -246,7 +248,8 @@ def efficiency_rows(methods: list[Row]) -> list[Row]:
     """Storage against quality, from rows of methods_table: per configuration its parameters and
     bytes per new task over one standalone (float32) model, final FID and L1 (seeds averaged), and
     whether it is on the Pareto front of FID against parameters (``front_params``) and against
-    bytes (``front_bytes``) among the configurations of its sequence and model. Configurations
+    bytes (``front_bytes``), and of L1 against each (``front_l1_params``, ``front_l1_bytes``),
+    among the configurations of its sequence and model. Configurations
     without a later task or without FID are left out."""
     fid_keys = [key for key in FID_KEYS if any(row.get(key) is not None for row in methods)]
     if not fid_keys:
@@ -263,10 +266,16 @@ def efficiency_rows(methods: list[Row]) -> list[Row]:
     series: dict[tuple, list[Row]] = {}
     for row in rows:
         series.setdefault((row["task_seq"], row["model"]), []).append(row)
+    fronts = [
+        ("new_task_share", fid, "front_params"),
+        ("new_task_bytes_share", fid, "front_bytes"),
+        ("new_task_share", "l1", "front_l1_params"),
+        ("new_task_bytes_share", "l1", "front_l1_bytes"),
+    ]
     for members in series.values():
-        for cost, flag in (("new_task_share", "front_params"), ("new_task_bytes_share", "front_bytes")):
-            measured = [row for row in members if row.get(cost) is not None]
-            points = [(float(row[cost]), float(row[fid])) for row in measured]
+        for cost, quality, flag in fronts:
+            measured = [row for row in members if row.get(cost) is not None and row.get(quality) is not None]
+            points = [(float(row[cost]), float(row[quality])) for row in measured]
             for row, front in zip(measured, pareto_front(points)):
                 row[flag] = front
     return sorted(rows, key=lambda r: (r["task_seq"], r["model"] or "", r["new_task_share"]))
