@@ -246,3 +246,45 @@ def test_mixing_bank_outputs_equals_composing_filters(transposed: bool, ratio: f
     grads_composed = torch.autograd.grad(composed.square().sum(), params)
     for a, b in zip(grads_mixed, grads_composed):
         torch.testing.assert_close(a / b.abs().max(), b / b.abs().max(), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("transposed", "kernel", "stride", "padding", "output_padding"),
+    [(False, 4, 2, 1, 0), (False, 3, 1, 1, 0), (True, 4, 2, 1, 0), (True, 3, 2, 1, 1)],
+)
+def test_bank_product_equals_bank_convolution(
+    monkeypatch: pytest.MonkeyPatch,
+    transposed: bool,
+    kernel: int,
+    stride: int,
+    padding: int,
+    output_padding: int,
+) -> None:
+    """On the CPU a mixing layer convolves small inputs with its bank as one matrix product: the
+    convolution's values and input gradient, whichever way the layer takes."""
+    from pbgan.lifelong import bankconv
+
+    layer = PiggybackConv(
+        6, 10, kernel, stride, padding, output_padding=output_padding, transposed=transposed, ratio=0.3
+    )
+    grow(layer, 3)
+    x = torch.randn(3, 6, 5, 4, requires_grad=True)
+    rows = layer.bank_rows(2)
+    bank = layer.bank[:rows].view(rows, 6, kernel, kernel)
+    if transposed:
+        expected = F.conv_transpose2d(x, bank.transpose(0, 1), None, stride, padding, output_padding)
+    else:
+        expected = F.conv2d(x, bank, None, stride, padding)
+    weights = torch.randn_like(expected)
+    (grad_expected,) = torch.autograd.grad((expected * weights).sum(), x)
+    for limit, product in ((10**6, True), (0, False)):
+        monkeypatch.setattr(bankconv, "GEMM_POSITIONS", limit)
+        layer.drop_cache()
+        out = layer.bank_outputs(x, rows)
+        assert (layer._gemm is not None) == product  # the path the threshold asks for was taken
+        (grad,) = torch.autograd.grad((out * weights).sum(), x)
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+        torch.testing.assert_close(
+            grad, grad_expected, rtol=1e-5, atol=1e-5 * grad_expected.abs().max().item()
+        )
+    assert not layer.bank.requires_grad  # the bank never trains: the product keeps no gradient for it

@@ -26,6 +26,11 @@ faster mixed: raising the rate from 0.5 to 0.8 made them mix and took the UNet s
 at tasks 2, 4 and 8, at 64 and 256 pixels (the README's benchmark section has the figures). No
 ResNet layer comes under 0.8, so CycleGAN runs as before.
 
+How the mixed schedule's bank convolution runs is not counted here: on the CPU, calls with few
+positions run as one matrix product (:mod:`pbgan.lifelong.bankconv`), the same multiply-adds at a
+higher rate than oneDNN's convolution reaches on those shapes, which is how the deep UNet steps
+come in under the floor these counts give.
+
 Counts per call of a convolution with ``K`` filters of size ``d`` over ``P`` kernel positions:
 forward ``K d P``, weight gradient ``K d P``, input gradient ``K d P`` (only when the input needs
 one: the first layer of a generator fed with data does not).

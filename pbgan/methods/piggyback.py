@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pbgan.errors import ConfigError
-from pbgan.lifelong.costs import MIXING_RATE, ConvCall, composed_macs, mixed_macs
+from pbgan.lifelong.bankconv import bank_conv2d, bank_conv_transpose2d, uses_gemm
+from pbgan.lifelong.costs import MIXING_RATE, ConvCall, composed_macs, conv_positions, mixed_macs
 from pbgan.lifelong.family import ConvSpec, LayerFamily
 from pbgan.lifelong.layers import INIT_STD, TaskConv
 
@@ -99,6 +100,8 @@ class PiggybackConv(TaskConv):
         self.register_buffer("bank", torch.empty(0, self.filter_size), persistent=False)
         # A transposed layer's bank in conv_transpose2d's layout (C_in, M, k, k), for mixing.
         self.register_buffer("bank_t", torch.empty(0), persistent=False)
+        # (rows, bank, bank transposed) as the product of pbgan.lifelong.bankconv multiplies them
+        self._gemm: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
     def bank_rows(self, task: int) -> int:
         """M_t: bank filters task ``task`` combines (N + (t - 1) * n_u for t >= 1, else 0)."""
@@ -179,6 +182,10 @@ class PiggybackConv(TaskConv):
         """New filters as rows ``(n, C_in k k)``, whatever the layer's layout."""
         return (new.transpose(0, 1) if self.transposed else new).reshape(-1, self.filter_size)
 
+    def drop_cache(self) -> None:
+        super().drop_cache()
+        self._gemm = None
+
     def rebuild_derived(self) -> None:
         super().rebuild_derived()
         frozen = [self.filter_major(u.detach()) for u in self.unconstrained[: self.frozen]]
@@ -218,6 +225,38 @@ class PiggybackConv(TaskConv):
             return F.conv_transpose2d(x, weight, None, self.stride, self.padding, self.output_padding)
         return F.conv2d(x, weight, None, self.stride, self.padding)
 
+    def _gemm_bank(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``rows`` bank filters in the two orientations :mod:`pbgan.lifelong.bankconv`
+        multiplies by (made once per bank, only for layers that take that path)."""
+        if self._gemm is None or self._gemm[0] != rows:
+            k = self.kernel_size
+            bank = self.bank[:rows]
+            if self.transposed:  # (M k k, C_in) and (C_in, M k k)
+                spread = bank.view(rows, self.in_channels, k, k).permute(0, 2, 3, 1).reshape(rows * k * k, -1)
+                gather = self.bank_t[:, :rows].reshape(self.in_channels, rows * k * k)
+                self._gemm = (rows, spread.contiguous(), gather.contiguous())
+            else:  # (M, C_in k k) and (C_in k k, M)
+                self._gemm = (rows, bank, bank.t().contiguous())
+        return self._gemm[1], self._gemm[2]
+
+    def bank_outputs(self, x: torch.Tensor, rows: int) -> torch.Tensor:
+        """``x`` convolved with the first ``rows`` bank filters: one matrix product on the CPU
+        where the call has few positions (:mod:`pbgan.lifelong.bankconv`), else a convolution."""
+        k = self.kernel_size
+        positions, _ = conv_positions(
+            tuple(x.shape), k, self.stride, self.padding, self.output_padding, self.transposed
+        )
+        if uses_gemm(x, positions):
+            weight, weight_t = self._gemm_bank(rows)
+            if self.transposed:
+                return bank_conv_transpose2d(
+                    x, weight, weight_t, k, self.stride, self.padding, self.output_padding
+                )
+            return bank_conv2d(x, weight, weight_t, k, self.stride, self.padding)
+        if self.transposed:
+            return self._convolve(x, self.bank_t[:, :rows])
+        return self._convolve(x, self.bank[:rows].view(rows, self.in_channels, k, k))
+
     def _trains_combinations(self, task: int) -> bool:
         return task >= self.frozen and self.bank_rows(task) > 0 and self.out_channels > self.n_new
 
@@ -252,13 +291,8 @@ class PiggybackConv(TaskConv):
         task = self.active
         if not self.mixes_outputs(x, task):
             return super().forward(x)
-        rows = self.bank_rows(task)
-        if self.transposed:
-            bank = self.bank_t[:, :rows]
-        else:
-            bank = self.bank[:rows].view(rows, self.in_channels, self.kernel_size, self.kernel_size)
         mixing = self.mixing_matrix(task).t()[:, :, None, None]  # a 1x1 convolution over bank outputs
-        parts = [F.conv2d(self._convolve(x, bank), mixing)]
+        parts = [F.conv2d(self.bank_outputs(x, self.bank_rows(task)), mixing)]
         if self.n_new:
             parts.insert(0, self._convolve(x, self.unconstrained[task]))
         out = torch.cat(parts, 1)
