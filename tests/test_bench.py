@@ -47,3 +47,21 @@ def test_bench_times_only_the_rows_asked_for(tmp_path: Path, capsys) -> None:
     assert result["infer_repeats"] == 3
     assert main(args + ["--rows", "no_such_row"]) == 2
     assert "no_such_row match no row" in capsys.readouterr().err
+
+
+def test_rounds_rotate_so_every_row_runs_in_every_position() -> None:
+    """A row always timed right after the reference (or first in a round) would carry that
+    position's cost in every figure; rotated rounds spread it over all rows alike."""
+    import torch
+
+    from pbgan.bench.cli import interleaved
+
+    calls: list[str] = []
+    steps = {name: (lambda name=name: calls.append(name)) for name in ("reference", "a", "b")}
+    times = interleaved(steps, torch.device("cpu"), warmup=1, repeats=6)
+    assert {name: len(values) for name, values in times.items()} == {"reference": 6, "a": 6, "b": 6}
+    rounds = [calls[i : i + 3] for i in range(0, len(calls), 3)]
+    assert all(sorted(r) == ["a", "b", "reference"] for r in rounds)  # every row once a round
+    timed = rounds[1:]
+    for position in range(3):  # each row in each position equally often
+        assert sorted(r[position] for r in timed) == ["a", "a", "b", "b", "reference", "reference"]

@@ -7,7 +7,7 @@ networks: the reference, ``full`` (a standalone model per task), piggyback with 
 (the bank grows), the other methods at task 2 (Lifelong GAN and progressive networks also at
 task 4: their cost grows with the tasks learned), training plugins' terms included; inference of
 frozen tasks against the reference's. Timing is interleaved: each round times every row once, so
-noise hits all rows alike; after warm-up rounds, ``--repeats`` rounds give each row's median, min
+noise hits all rows alike (rounds rotate the order, so no row always runs in one position); after warm-up rounds, ``--repeats`` rounds give each row's median, min
 and max, and each row's ratio to the reference (median time over median time). The floor is the
 ratio of the step's multiply-adds to the reference step's when every trainable piggyback layer runs
 the cheaper exact schedule (:mod:`pbgan.bench.floor`). Figures are printed and written as JSON (``--out``).
@@ -92,10 +92,16 @@ def _sync(device: torch.device) -> None:
 def interleaved(
     steps: dict[str, Callable[[], None]], device: torch.device, warmup: int, repeats: int
 ) -> dict[str, list[float]]:
-    """Seconds of each step per round; every round runs every step once, in the same order."""
+    """Seconds of each step per round; every round runs every step once. Each round starts one
+    step later in the list than the last, so every step runs as often in every position of a
+    round (right after the reference, first after the previous round, ...) and whatever a
+    position costs (caches, the allocator, the host's other tenants) is shared alike."""
     times: dict[str, list[float]] = {name: [] for name in steps}
+    names = list(steps)
     for round_ in range(warmup + repeats):
-        for name, step in steps.items():
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            step = steps[name]
             _sync(device)
             started = time.perf_counter()
             step()
