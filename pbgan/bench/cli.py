@@ -7,10 +7,11 @@ networks: the reference, ``full`` (a standalone model per task), piggyback with 
 (the bank grows), the other methods at task 2 (Lifelong GAN and progressive networks also at
 task 4: their cost grows with the tasks learned), training plugins' terms included; inference of
 frozen tasks against the reference's. Timing is interleaved: each round times every row once, so
-noise hits all rows alike (rounds rotate the order, so no row always runs in one position); after warm-up rounds, ``--repeats`` rounds give each row's median, min
-and max, and each row's ratio to the reference (median time over median time). The floor is the
-ratio of the step's multiply-adds to the reference step's when every trainable piggyback layer runs
-the cheaper exact schedule (:mod:`pbgan.bench.floor`). Figures are printed and written as JSON (``--out``).
+noise hits all rows alike (rounds rotate the order, so no row always runs in one position); after
+warm-up rounds, ``--repeats`` rounds give each row's median, min and max, and each row's ratio to
+the reference (median time over median time). The floor is the ratio of the step's multiply-adds
+to the reference step's when every trainable piggyback layer runs the cheaper exact schedule
+(:mod:`pbgan.bench.floor`). Figures are printed and written as JSON (``--out``).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 When a trainable piggyback layer mixes (see :mod:`pbgan.lifelong.costs`), it convolves its input
 with every bank filter. In the deep layers that bank is large and the input small: at unet_256's
 task 8 a layer convolves a 2x2 input with 1,280 filters of 8,192 numbers (42 MB). On the CPU,
-oneDNN's convolution runs such calls at 1-5 GMAC/s (it rearranges the 42 MB weight on every
-call), while the same arithmetic as ``bank @ columns`` (``F.unfold`` / ``F.fold`` around one
+oneDNN's convolution takes time in proportion to such a weight rather than to the arithmetic
+(23-28 ms forward for a 2x2 and for an 8x8 input alike; 0.5-19 GMAC/s measured on 2 cores),
+while the same arithmetic as ``bank @ columns`` (``F.unfold`` / ``F.fold`` around one
 matrix product) streams the bank once: 2.5-12x faster for the forward and input-gradient pass of
 those layers on 2 CPU cores (``python -m pbgan.bench`` has the whole-step figures; the README
 says where).
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from pbgan.lifelong.costs import output_size
 
 #: the product replaces the convolution on the CPU where the call has at most this many kernel
 #: positions (output positions of a convolution, input positions of a transposed one). Measured on
@@ -65,8 +68,7 @@ def bank_conv2d(
     ``bank``: ``(M, C k k)`` filter-major; ``bank_t``: the same, transposed and contiguous.
     """
     batch, _, height, width = x.shape
-    out_h = (height + 2 * padding - kernel) // stride + 1
-    out_w = (width + 2 * padding - kernel) // stride + 1
+    out_h, out_w = output_size(height, width, kernel, stride, padding, 0, False)
     columns = F.unfold(x, kernel, padding=padding, stride=stride)  # (B, C k k, L)
     rows = columns.transpose(1, 2).reshape(-1, columns.shape[1])  # (B L, C k k)
     out = _ConstantProduct.apply(rows, bank, bank_t)  # (M, B L)
@@ -88,9 +90,8 @@ def bank_conv_transpose2d(
     offset; ``gather``: ``(C, M k k)``, the same transposed and contiguous (``bank_t`` viewed).
     """
     batch, channels, height, width = x.shape
-    out_h = (height - 1) * stride - 2 * padding + kernel + output_padding
-    out_w = (width - 1) * stride - 2 * padding + kernel + output_padding
+    out_size = output_size(height, width, kernel, stride, padding, output_padding, True)
     rows = x.permute(0, 2, 3, 1).reshape(-1, channels)  # (B H W, C)
     columns = _ConstantProduct.apply(rows, spread, gather)  # (M k k, B H W)
     columns = columns.view(spread.shape[0], batch, height * width).transpose(0, 1)
-    return F.fold(columns, (out_h, out_w), kernel, padding=padding, stride=stride)
+    return F.fold(columns, out_size, kernel, padding=padding, stride=stride)

@@ -54,18 +54,25 @@ class ConvCall:
     weight_grad: bool = False  # backward computes the gradient of the trainable weights
 
 
+def output_size(
+    height: int, width: int, kernel: int, stride: int, padding: int, output_padding: int, transposed: bool
+) -> tuple[int, int]:
+    """(height, width) of a convolution's output over a ``height x width`` input."""
+    if transposed:
+        return (
+            (height - 1) * stride - 2 * padding + kernel + output_padding,
+            (width - 1) * stride - 2 * padding + kernel + output_padding,
+        )
+    return (height + 2 * padding - kernel) // stride + 1, (width + 2 * padding - kernel) // stride + 1
+
+
 def conv_positions(
     shape: tuple[int, ...], kernel: int, stride: int, padding: int, output_padding: int, transposed: bool
 ) -> tuple[int, int]:
     """(kernel positions, output positions) of a convolution over an input of ``shape`` (NCHW)."""
     batch, _, height, width = shape
-    if transposed:
-        out_h = (height - 1) * stride - 2 * padding + kernel + output_padding
-        out_w = (width - 1) * stride - 2 * padding + kernel + output_padding
-        return batch * height * width, batch * out_h * out_w
-    out_h = (height + 2 * padding - kernel) // stride + 1
-    out_w = (width + 2 * padding - kernel) // stride + 1
-    return batch * out_h * out_w, batch * out_h * out_w
+    out_h, out_w = output_size(height, width, kernel, stride, padding, output_padding, transposed)
+    return batch * (height * width if transposed else out_h * out_w), batch * out_h * out_w
 
 
 def plain_macs(filters: int, calls: list[ConvCall]) -> int:
