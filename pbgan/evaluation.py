@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,24 @@ def image_seed(seed: int, task: int, direction: str, index: int) -> int:
     return (seed * 1_000_003 + task * 10_007 + (direction == "BtoA") * 7_919_993 + index) % (2**63)
 
 
+@contextmanager
+def deterministic_kernels() -> Iterator[None]:
+    """cuDNN restricted to deterministic algorithms, picked by its heuristics rather than by
+    timing (``benchmark``), for as long as the block runs; training keeps its own settings.
+
+    On a GPU the same weights and inputs can otherwise give outputs that differ in the last bit
+    from one evaluation to the next (a transposed convolution's backward-data algorithm may add in
+    any order, or a timed pick may choose another algorithm), and the forgetting audit compares
+    them exactly. On the CPU this changes nothing."""
+    cudnn = torch.backends.cudnn
+    saved = cudnn.deterministic, cudnn.benchmark
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved
+
+
 def translate_all(
     module: LifelongGANModule,
     task: int,
@@ -62,7 +82,21 @@ def translate_all(
     ``protocol="eval"``: in batches of ``batch_size`` in eval mode (running statistics, no
     dropout). ``"reference"``: as the pix2pix/CycleGAN test script (batch 1, batch-norm statistics
     of the image itself, dropout on), each image with its own seeded dropout (:func:`image_seed`),
-    so the outputs are deterministic and do not depend on how the images are grouped."""
+    so the outputs are deterministic and do not depend on how the images are grouped. On a GPU,
+    cuDNN runs deterministic algorithms (:func:`deterministic_kernels`)."""
+    with deterministic_kernels():
+        return _translate_all(module, task, inputs, batch_size, direction, protocol, seed)
+
+
+def _translate_all(
+    module: LifelongGANModule,
+    task: int,
+    inputs: torch.Tensor,
+    batch_size: int,
+    direction: str,
+    protocol: str,
+    seed: int,
+) -> torch.Tensor:
     if protocol == "eval":
         outputs = [
             module.translate(inputs[start : start + batch_size], task, direction).cpu()

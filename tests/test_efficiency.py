@@ -64,6 +64,29 @@ def test_evaluation_composes_each_frozen_task_once(monkeypatch) -> None:
         assert sorted(composed) == sorted((id(layer), task) for layer in layers)
 
 
+def test_evaluation_runs_deterministic_kernels_and_restores_the_settings(monkeypatch) -> None:
+    """The forgetting audit compares outputs exactly, so evaluation asks cuDNN for deterministic
+    algorithms picked without timing (on a GPU the same weights could otherwise give other last
+    bits); training's own settings (here a user's ``benchmark=True``) come back afterwards."""
+    module = build_module(compose_config())
+    module.begin_task("a")
+    module.end_task()
+    seen: list[tuple[bool, bool]] = []
+    translate = type(module).translate
+
+    def recording(self, *args, **kwargs):
+        seen.append((torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark))
+        return translate(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(module), "translate", recording)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    for protocol in ("eval", "reference"):
+        translate_all(module, 0, torch.rand(3, 3, 32, 32) * 2 - 1, batch_size=2, protocol=protocol)
+    assert seen and all(flags == (True, False) for flags in seen)
+    assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == (False, True)
+
+
 def test_max_steps_decays_the_rate_to_its_floor(tmp_path: Path) -> None:
     cfg = compose_config(["trainer.max_epochs=50", "+trainer.max_steps=8", "data.train_size=40"])
     spec = task_specs(cfg)[0]
