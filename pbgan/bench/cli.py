@@ -148,14 +148,24 @@ def with_autocast(step: Callable[[], None], device: torch.device) -> Callable[[]
     return run_step
 
 
-def peak_memory(step: Callable[[], None], device: torch.device) -> int | None:
-    """Peak GPU bytes of one step (None on the CPU, where no per-step figure is honest)."""
+def row_memory(device: torch.device) -> Callable[[Callable[[], None]], int | None] | None:
+    """Start measuring one row's GPU memory (None on the CPU, where no per-row figure is
+    honest): call before the row's networks are built, then call what it returns with the row's
+    step. That runs the step once and gives the peak bytes the row added to what was allocated
+    when measuring started: its networks, optimizer state, gradients and activations (rows built
+    earlier stay allocated and are not counted)."""
     if device.type != "cuda":
         return None
-    torch.cuda.reset_peak_memory_stats(device)
-    step()
     torch.cuda.synchronize()
-    return int(torch.cuda.max_memory_allocated(device))
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+
+    def measure(step: Callable[[], None]) -> int:
+        step()
+        torch.cuda.synchronize()
+        return int(torch.cuda.max_memory_allocated(device) - base)
+
+    return measure
 
 
 def run(
@@ -177,10 +187,11 @@ def run(
     torch.manual_seed(0)
     train_steps, floors, peaks, first_steps = {}, {}, {}, {}
     for name, method, tasks in select(TRAIN_ROWS, rows):
+        measure = row_memory(device)
         step, _ = make_train_step(arch, method, tasks, size, ratio, device)
+        peaks[name] = measure(step) if measure else None
         train_steps[name] = step
         floors[name] = step_macs(step)
-        peaks[name] = peak_memory(step, device)
     skipped = [name for name in switches if name == "bf16" and device.type != "cuda"]
     for switch in [name for name in switches if name not in skipped]:
         # piggyback at task 2 with one speed switch on, timed in the same rounds
@@ -217,6 +228,8 @@ def run(
         "scale": scale,
         "ratio": ratio,
         "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         **size,
@@ -232,20 +245,25 @@ def run(
 def format_result(result: dict) -> str:
     lines = [
         f"{result['step']} ({result['arch']}) @ {result['image_size']}px, ngf {result['ngf']}, batch "
-        f"{result['batch']}, ratio {result['ratio']}, {result['device']}, {result['threads']} threads: "
+        f"{result['batch']}, ratio {result['ratio']}, {result.get('gpu') or result['device']}, "
+        f"{result['threads']} threads, torch {result.get('torch', '?')}: "
         f"median of {result['repeats']} interleaved rounds ({result['infer_repeats']} for inference)",
         f"{'training step':26}{'median':>10}{'min':>10}{'max':>10}{'vs ref':>9}{'paired':>9}"
         f"{'floor':>8}{'vs floor':>10}",
     ]
+    memory = any(row.get("peak_bytes") for row in result["train"].values())
+    if memory:
+        lines[-1] += f"{'GPU peak':>11}"
     for table, rows in (("train", result["train"]), ("inference", result["inference"])):
         if table == "inference":
             lines.append(f"{'inference (eval, batch)':26}")
         for name, row in rows.items():
-            floor = row.get("floor_vs_reference")
+            floor, peak = row.get("floor_vs_reference"), row.get("peak_bytes")
             lines.append(
                 f"  {name:24}{row['median_s'] * 1000:8.1f}ms{row['min_s'] * 1000:8.1f}ms"
                 f"{row['max_s'] * 1000:8.1f}ms{row['vs_reference']:8.3f}x{row['paired_vs_reference']:8.3f}x"
                 + ("" if floor is None else f"{floor:7.3f}x{row['vs_floor']:9.3f}x")
+                + ("" if not (memory and peak) else f"{peak / 2**20:8.0f}MiB")
             )
     for name in result.get("switches_skipped", []):
         lines.append(f"  piggyback_task2+{name}: not measured (needs a CUDA GPU)")

@@ -26,6 +26,14 @@ faster mixed: raising the rate from 0.5 to 0.8 made them mix and took the UNet s
 at tasks 2, 4 and 8, at 64 and 256 pixels (the README's benchmark section has the figures). No
 ResNet layer comes under 0.8, so CycleGAN runs as before.
 
+On a GPU a layer always composes (:func:`mixing_rate` is 0 there). Composing is one matrix
+product, a few microseconds on a GPU even for the largest banks, while mixing turns one
+convolution call into three, and at the batch sizes these networks train with a GPU step is bound
+by the host's work per call, not by multiply-adds: measured with ``python -m pbgan.bench --scale
+paper`` on an NVIDIA H200, the UNet step with the CPU's rule (10 of its 15 shared layers mixing) took 1.35x
+the reference at task 2 while the GPU sat idle half the time (the README's benchmark section has
+the figures with composing).
+
 How the mixed schedule's bank convolution runs is not counted here: on the CPU, calls with few
 positions run as one matrix product (:mod:`pbgan.lifelong.bankconv`), the same multiply-adds at a
 higher rate than oneDNN's convolution reaches on those shapes, which is how the deep UNet steps
@@ -40,7 +48,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MIXING_RATE = 0.8
+MIXING_RATE = 0.8  # on the CPU; see mixing_rate
+
+
+def mixing_rate(device_type: str) -> float:
+    """The share of the composed schedule's multiply-adds under which a layer on ``device_type``
+    mixes: ``MIXING_RATE`` on the CPU, 0 (never) on a GPU."""
+    return MIXING_RATE if device_type == "cpu" else 0.0
 
 
 @dataclass(frozen=True)

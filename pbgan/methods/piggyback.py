@@ -25,7 +25,7 @@ from torch import nn
 
 from pbgan.errors import ConfigError
 from pbgan.lifelong.bankconv import bank_conv2d, bank_conv_transpose2d, uses_gemm
-from pbgan.lifelong.costs import MIXING_RATE, ConvCall, composed_macs, conv_positions, mixed_macs
+from pbgan.lifelong.costs import ConvCall, composed_macs, conv_positions, mixed_macs, mixing_rate
 from pbgan.lifelong.family import ConvSpec, LayerFamily
 from pbgan.lifelong.layers import INIT_STD, TaskConv
 
@@ -271,13 +271,15 @@ class PiggybackConv(TaskConv):
     def mixes_outputs(self, x: torch.Tensor, task: int) -> bool:
         """Whether the trainable task runs cheaper as bank outputs mixed by P than as P^T B composed
         (same linear map, same gradients; see :mod:`pbgan.lifelong.costs`), counting forward and
-        backward as this call will run them, one composition per step, and mixing's lower rate."""
-        if not self._trains_combinations(task):
+        backward as this call will run them, one composition per step, and mixing's lower rate
+        (on a GPU a layer always composes: :func:`pbgan.lifelong.costs.mixing_rate`)."""
+        rate = mixing_rate(x.device.type)
+        if not rate or not self._trains_combinations(task):
             return False
         if self._step is not None and "mixed" in self._step:
             return self._step["mixed"]
         composed, mixed = self.schedule_macs([self.conv_call(x)] * self.step_calls, task)
-        mixes = mixed < MIXING_RATE * composed
+        mixes = mixed < rate * composed
         if self._step is not None:
             self._step["mixed"] = mixes
         return mixes
