@@ -26,13 +26,13 @@ faster mixed: raising the rate from 0.5 to 0.8 made them mix and took the UNet s
 at tasks 2, 4 and 8, at 64 and 256 pixels (the README's benchmark section has the figures). No
 ResNet layer comes under 0.8, so CycleGAN runs as before.
 
-On a GPU a layer always composes (:func:`mixing_rate` is 0 there). Composing is one matrix
-product, a few microseconds on a GPU even for the largest banks, while mixing turns one
-convolution call into three, and at the batch sizes these networks train with a GPU step is bound
-by the host's work per call, not by multiply-adds: measured with ``python -m pbgan.bench --scale
-paper`` on an NVIDIA H200, the UNet step with the CPU's rule (10 of its 15 shared layers mixing) took 1.35x
-the reference at task 2 while the GPU sat idle half the time (the README's benchmark section has
-the figures with composing).
+On a GPU a layer always composes (:func:`mixing_rate` is 0 there). Mixing turns one
+convolution call into three, and at the batch sizes these networks train with, a GPU step is
+bound by the host's work per call rather than by multiply-adds. Measured with ``python -m
+pbgan.bench --scale paper`` on an NVIDIA H200: the UNet step with the CPU's rule (10 of its 15
+shared layers mixing) took 1.35x / 1.33x / 1.41x the reference at tasks 2 / 4 / 8, composing
+1.25x / 1.32x / 1.30x, although composing keeps the GPU busier (task 8: 19.4 against 13.3 ms of
+GPU time per profiled step); the README's benchmark section has the figures.
 
 How the mixed schedule's bank convolution runs is not counted here: on the CPU, calls with few
 positions run as one matrix product (:mod:`pbgan.lifelong.bankconv`), the same multiply-adds at a
