@@ -53,7 +53,8 @@ MIXING_RATE = 0.8  # on the CPU; see mixing_rate
 
 def mixing_rate(device_type: str) -> float:
     """The share of the composed schedule's multiply-adds under which a layer on ``device_type``
-    mixes: ``MIXING_RATE`` on the CPU, 0 (never) on a GPU."""
+    mixes: ``MIXING_RATE`` on the CPU, 0 (never: it composes) on a GPU or any other device, where
+    the rate was not measured."""
     return MIXING_RATE if device_type == "cpu" else 0.0
 
 
