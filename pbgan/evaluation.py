@@ -68,6 +68,7 @@ def deterministic_kernels() -> Iterator[None]:
         cudnn.deterministic, cudnn.benchmark = saved
 
 
+@deterministic_kernels()
 def translate_all(
     module: LifelongGANModule,
     task: int,
@@ -84,19 +85,6 @@ def translate_all(
     of the image itself, dropout on), each image with its own seeded dropout (:func:`image_seed`),
     so the outputs are deterministic and do not depend on how the images are grouped. On a GPU,
     cuDNN runs deterministic algorithms (:func:`deterministic_kernels`)."""
-    with deterministic_kernels():
-        return _translate_all(module, task, inputs, batch_size, direction, protocol, seed)
-
-
-def _translate_all(
-    module: LifelongGANModule,
-    task: int,
-    inputs: torch.Tensor,
-    batch_size: int,
-    direction: str,
-    protocol: str,
-    seed: int,
-) -> torch.Tensor:
     if protocol == "eval":
         outputs = [
             module.translate(inputs[start : start + batch_size], task, direction).cpu()
