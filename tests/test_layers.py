@@ -288,3 +288,77 @@ def test_bank_product_equals_bank_convolution(
             grad, grad_expected, rtol=1e-5, atol=1e-5 * grad_expected.abs().max().item()
         )
     assert not layer.bank.requires_grad  # the bank never trains: the product keeps no gradient for it
+
+
+def force_schedule(monkeypatch: pytest.MonkeyPatch, layer: PiggybackConv, schedule: str) -> None:
+    monkeypatch.setattr(layer, "schedule", lambda x, task: schedule)
+
+
+@pytest.mark.parametrize(
+    ("transposed", "ratio", "rank", "batch"),
+    [(False, 0.25, None, 2), (True, 0.25, None, 3), (False, 0.0, None, 1), (True, 0.5, 2, 2)],
+)
+def test_split_schedule_equals_composing_filters(
+    monkeypatch: pytest.MonkeyPatch, transposed: bool, ratio: float, rank: int | None, batch: int
+) -> None:
+    """Mixed forward, input gradient through the composed weight: the same map and gradients."""
+    layer = PiggybackConv(6, 8, 3, 2, 1, output_padding=int(transposed), transposed=transposed, ratio=ratio)
+    layer.rank = rank
+    grow(layer, 3)
+    layer.set_task(2)
+    x = torch.randn(batch, 6, 5, 5, requires_grad=True)
+    params = [p for p in layer.task_parameters(2) if p.numel()]
+    force_schedule(monkeypatch, layer, "composed")
+    composed = layer(x)
+    reference = torch.autograd.grad(composed.square().sum(), [x, *params])
+    force_schedule(monkeypatch, layer, "split")
+    split = layer(x)
+    assert split.grad_fn is not None
+    scale = composed.abs().max()
+    torch.testing.assert_close(split / scale, composed / scale, rtol=0, atol=1e-5)
+    for a, b in zip(torch.autograd.grad(split.square().sum(), [x, *params]), reference):
+        torch.testing.assert_close(a / b.abs().max(), b / b.abs().max(), rtol=0, atol=1e-5)
+
+
+def test_split_schedule_composes_once_per_step_and_not_at_all_without_input_gradient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    layer = PiggybackConv(8, 8, 3, 1, 1, ratio=0.25)
+    grow(layer, 2)
+    layer.set_task(1)
+    force_schedule(monkeypatch, layer, "split")
+    calls = []
+    compose = layer.weight
+    monkeypatch.setattr(layer, "weight", lambda task: calls.append(task) or compose(task))
+    x = torch.randn(2, 8, 6, 6, requires_grad=True)
+    layer.begin_step(3)
+    total = sum(layer(x).square().sum() for _ in range(3))
+    total.backward()
+    layer.end_step()
+    assert calls == [1]  # three calls' input gradients share one composed weight
+    calls.clear()
+    layer(torch.randn(2, 8, 6, 6)).square().sum().backward()  # the first layer of a network
+    assert calls == []  # no input gradient: nothing composed, P's gradient from the bank outputs
+    assert layer.piggyback[1].grad is not None
+
+
+def test_split_schedule_is_chosen_for_large_calls_while_the_bank_is_small() -> None:
+    """The rule measured on 2 CPU cores (pbgan.lifelong.costs): a big call of task 2 splits, the
+    same call composes once the bank has grown (task 4), a small call composes, and so does
+    every call under autocast or without an input gradient."""
+    layer = PiggybackConv(128, 128, 3, 1, 1, ratio=0.25)
+    grow(layer, 2)
+    layer.set_task(1)
+    big = torch.randn(1, 128, 64, 64, requires_grad=True)  # n_u d P = 32 * 1152 * 4096: 151M
+    assert layer.schedule(big, 1) == "split"
+    assert layer.schedule(big.detach(), 1) == "composed"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert layer.schedule(big, 1) == "composed"
+    assert layer.schedule(torch.randn(1, 128, 32, 32, requires_grad=True), 1) == "composed"  # 38M
+    layer.end_task()
+    layer.add_task()
+    layer.end_task()
+    layer.add_task()
+    layer.set_task(3)
+    assert layer.bank_rows(3) == 192
+    assert layer.schedule(big, 3) == "composed"

@@ -49,6 +49,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MIXING_RATE = 0.8  # on the CPU; see mixing_rate
+SPLIT_RATE = 0.9  # on the CPU; see splits
+SPLIT_MIN_MACS = 10**8  # on the CPU; see splits
 
 
 def mixing_rate(device_type: str) -> float:
@@ -67,6 +69,13 @@ class ConvCall:
     outputs: int  # output positions (where a 1x1 mixing runs)
     input_grad: bool = False  # backward computes the gradient of the input
     weight_grad: bool = False  # backward computes the gradient of the trainable weights
+
+
+def splits(new: int, call: ConvCall) -> bool:
+    """Whether a call may take the split schedule (:mod:`pbgan.lifelong.splitconv`): it computes
+    an input gradient and a weight gradient, and its smallest convolution, the weight gradient of
+    the ``new`` filters, has at least ``SPLIT_MIN_MACS`` multiply-adds (see the module's text)."""
+    return call.input_grad and call.weight_grad and new * call.filter_size * call.positions >= SPLIT_MIN_MACS
 
 
 def output_size(
@@ -116,4 +125,20 @@ def mixed_macs(filters: int, new: int, rows: int, calls: list[ConvCall]) -> int:
         weight_grad = (new * d * positions + rows * combos * outputs) if call.weight_grad else 0
         input_grad = ((new + rows) * d * positions + rows * combos * outputs) if call.input_grad else 0
         total += forward + weight_grad + input_grad
+    return total
+
+
+def split_macs(filters: int, new: int, rows: int, calls: list[ConvCall]) -> int:
+    """Mix in the forward pass and for the gradient of ``P``, but take the input gradient through
+    the composed weight (:mod:`pbgan.lifelong.splitconv`): one composition per step, no gradient
+    of it."""
+    combos, total = filters - new, 0
+    for call in calls:
+        d, positions, outputs = call.filter_size, call.positions, call.outputs
+        forward = (new + rows) * d * positions + rows * combos * outputs
+        weight_grad = (new * d * positions + rows * combos * outputs) if call.weight_grad else 0
+        input_grad = filters * d * positions if call.input_grad else 0
+        total += forward + weight_grad + input_grad
+    if calls and any(call.input_grad for call in calls):
+        total += rows * combos * calls[0].filter_size
     return total

@@ -25,9 +25,19 @@ from torch import nn
 
 from pbgan.errors import ConfigError
 from pbgan.lifelong.bankconv import bank_conv2d, bank_conv_transpose2d, uses_gemm
-from pbgan.lifelong.costs import ConvCall, composed_macs, conv_positions, mixed_macs, mixing_rate
+from pbgan.lifelong.costs import (
+    SPLIT_RATE,
+    ConvCall,
+    composed_macs,
+    conv_positions,
+    mixed_macs,
+    mixing_rate,
+    split_macs,
+    splits,
+)
 from pbgan.lifelong.family import ConvSpec, LayerFamily
 from pbgan.lifelong.layers import INIT_STD, TaskConv
+from pbgan.lifelong.splitconv import SplitConv
 
 
 def unconstrained_count(ratio: float, filters: int) -> int:
@@ -268,31 +278,75 @@ class PiggybackConv(TaskConv):
             mixed_macs(self.out_channels, self.n_new, rows, calls),
         )
 
-    def mixes_outputs(self, x: torch.Tensor, task: int) -> bool:
-        """Whether the trainable task runs cheaper as bank outputs mixed by P than as P^T B composed
-        (same linear map, same gradients; see :mod:`pbgan.lifelong.costs`), counting forward and
-        backward as this call will run them, one composition per step, and mixing's lower rate
-        (on a GPU a layer always composes: :func:`pbgan.lifelong.costs.mixing_rate`)."""
+    def schedule(self, x: torch.Tensor, task: int) -> str:
+        """How the trainable task runs this call: ``composed`` (P^T B, then one convolution),
+        ``mixed`` (bank outputs mixed by P) or ``split`` (mixed forward, input gradient through the
+        composed weight; :mod:`pbgan.lifelong.splitconv`). Same linear map and gradients; the
+        choice counts forward and backward as this call will run them, one composition per step,
+        and the measured rates of the mixed and split schedules (:mod:`pbgan.lifelong.costs`; on a
+        GPU a layer always composes). Chosen once per step for all its calls."""
         rate = mixing_rate(x.device.type)
         if not rate or not self._trains_combinations(task):
-            return False
-        if self._step is not None and "mixed" in self._step:
-            return self._step["mixed"]
-        composed, mixed = self.schedule_macs([self.conv_call(x)] * self.step_calls, task)
-        mixes = mixed < rate * composed
+            return "composed"
+        if self._step is not None and "schedule" in self._step:
+            return self._step["schedule"]
+        calls = [self.conv_call(x)] * self.step_calls
+        composed, mixed = self.schedule_macs(calls, task)
+        if mixed < rate * composed:
+            choice = "mixed"
+        elif (
+            not torch.is_autocast_enabled("cpu")
+            and splits(self.n_new, calls[0])
+            and split_macs(self.out_channels, self.n_new, self.bank_rows(task), calls) < SPLIT_RATE * composed
+        ):
+            choice = "split"
+        else:
+            choice = "composed"
         if self._step is not None:
-            self._step["mixed"] = mixes
-        return mixes
+            self._step["schedule"] = choice
+        return choice
+
+    def mixes_outputs(self, x: torch.Tensor, task: int) -> bool:
+        """Whether the trainable task's forward pass mixes bank outputs (the mixed or the split
+        schedule) rather than convolving with the composed weight."""
+        return self.schedule(x, task) != "composed"
 
     def floor_macs(self, calls: list[ConvCall], task: int) -> int:
         if not self._trains_combinations(task):
             return super().floor_macs(calls, task)
         return min(self.schedule_macs(calls, task))
 
+    def _composed_detached(self, task: int) -> torch.Tensor:
+        """The composed weight without autograd, once per step while the step shares weights."""
+        if self._step is not None and "detached" in self._step:
+            return self._step["detached"]
+        with torch.no_grad():
+            weight = self.weight(task).contiguous()
+        if self._step is not None:
+            self._step["detached"] = weight
+        return weight
+
+    def _split(self, x: torch.Tensor, task: int) -> torch.Tensor:
+        rows, new = self.bank_rows(task), self.unconstrained[task]
+        with torch.no_grad():
+            if self.transposed:
+                weights = torch.cat([new, self.bank_t[:, :rows]], 1)
+            else:
+                bank = self.bank[:rows].view(rows, self.in_channels, self.kernel_size, self.kernel_size)
+                weights = torch.cat([new, bank])
+        geometry = (self.stride, self.padding, self.output_padding, self.transposed)
+        out = SplitConv.apply(
+            x, new, self.mixing_matrix(task), weights, geometry, lambda: self._composed_detached(task)
+        )
+        return out + self.biases[task].view(1, -1, 1, 1) if self.has_bias else out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active
-        if not self.mixes_outputs(x, task):
+        schedule = self.schedule(x, task)
+        if schedule == "composed":
             return super().forward(x)
+        if schedule == "split":
+            return self._split(x, task)
         mixing = self.mixing_matrix(task).t()[:, :, None, None]  # a 1x1 convolution over bank outputs
         parts = [F.conv2d(self.bank_outputs(x, self.bank_rows(task)), mixing)]
         if self.n_new:
