@@ -34,6 +34,20 @@ shared layers mixing) took 1.35x / 1.33x / 1.41x the reference at tasks 2 / 4 / 
 1.25x / 1.32x / 1.30x, although composing keeps the GPU busier (task 8: 19.4 against 13.3 ms of
 GPU time per profiled step); the README's benchmark section has the figures.
 
+A third exact schedule, **split** (:mod:`pbgan.lifelong.splitconv`), runs the forward pass and
+``P``'s gradient as the mixed one and the input gradient through the composed weight: no weight
+gradient over the combined filters, one composition per step and none in backward. It costs fewer
+multiply-adds than both while the bank is small (about 0.88 of composing at task 2 with ratio
+0.25), so it beats the floor above, which counts only the two ways the issue named. Its smallest
+convolution is the weight gradient of the ``n_u`` new filters alone, which oneDNN runs at a low
+rate when it is small, so a call splits only where that product has at least ``SPLIT_MIN_MACS``
+multiply-adds and the split count is under ``SPLIT_RATE`` times the composed one. Measured per
+layer on 2 CPU cores at task 2 (three calls per step for the ResNet, one for the UNet; time over
+composing's): resnet_9blocks' residual convolutions (``n_u d P`` = 604M) 0.93-0.96, unet_256's
+``down3`` and its two outer up layers (134M-268M) 0.83-0.94 and ``down2`` (134M) 0.99; at the
+64-px scale the residual convolutions (75M) 1.04-1.08 and the UNet's layers (17M-34M) 1.02-1.25,
+which therefore compose. Past task 2 the grown bank makes the split count exceed the rate.
+
 How the mixed schedule's bank convolution runs is not counted here: on the CPU, calls with few
 positions run as one matrix product (:mod:`pbgan.lifelong.bankconv`), the same multiply-adds at a
 higher rate than oneDNN's convolution reaches on those shapes, which is how the deep UNet steps
