@@ -328,14 +328,22 @@ def force_schedule(monkeypatch: pytest.MonkeyPatch, layer: PiggybackConv, schedu
 
 
 @pytest.mark.parametrize(
-    ("transposed", "ratio", "rank", "batch"),
-    [(False, 0.25, None, 2), (True, 0.25, None, 3), (False, 0.0, None, 1), (True, 0.5, 2, 2)],
+    ("transposed", "ratio", "rank", "batch", "bias"),
+    [
+        (False, 0.25, None, 2, True),
+        (True, 0.25, None, 3, False),
+        (False, 0.0, None, 1, True),
+        (True, 0.5, 2, 2, True),
+        (False, 0.25, None, 1, False),
+    ],
 )
 def test_split_schedule_equals_composing_filters(
-    monkeypatch: pytest.MonkeyPatch, transposed: bool, ratio: float, rank: int | None, batch: int
+    monkeypatch: pytest.MonkeyPatch, transposed: bool, ratio: float, rank: int | None, batch: int, bias: bool
 ) -> None:
     """Mixed forward, input gradient through the composed weight: the same map and gradients."""
-    layer = PiggybackConv(6, 8, 3, 2, 1, output_padding=int(transposed), transposed=transposed, ratio=ratio)
+    layer = PiggybackConv(
+        6, 8, 3, 2, 1, output_padding=int(transposed), transposed=transposed, ratio=ratio, bias=bias
+    )
     layer.rank = rank
     grow(layer, 3)
     layer.set_task(2)

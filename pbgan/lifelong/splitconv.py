@@ -32,11 +32,14 @@ from torch.autograd.function import once_differentiable
 
 
 class SplitConv(torch.autograd.Function):
-    """``concat(conv(x, U), P^T conv(x, B))`` for a constant bank ``B``; see the module's text.
+    """``concat(conv(x, U), P^T conv(x, B)) + bias`` for a constant bank ``B``; see the module's
+    text.
 
     ``weights``: ``concat(U, B)`` along the filter axis in the convolution's layout, detached (the
     forward's one convolution); ``compose``: returns the detached composed weight for the input
-    gradient (a step may share one for all its calls).
+    gradient (a step may share one for all its calls). The bias is added inside the convolution
+    for the new filters and inside the mixing product for the combined ones, and the output is
+    written in place: no separate pass over the output for either.
     """
 
     @staticmethod
@@ -45,22 +48,35 @@ class SplitConv(torch.autograd.Function):
         x: torch.Tensor,
         new: torch.Tensor,
         mixing: torch.Tensor,
+        bias: torch.Tensor | None,
         weights: torch.Tensor,
         geometry: tuple,
         compose: Callable[[], torch.Tensor],
     ) -> torch.Tensor:
         stride, padding, output_padding, transposed = geometry
         n_new, rows = new.shape[1 if transposed else 0], mixing.shape[0]
+        conv_bias = None
+        if bias is not None and n_new:
+            conv_bias = torch.cat([bias[:n_new], bias.new_zeros(rows)])
         if transposed:
-            z = F.conv_transpose2d(x, weights, None, stride, padding, output_padding)
+            z = F.conv_transpose2d(x, weights, conv_bias, stride, padding, output_padding)
         else:
-            z = F.conv2d(x, weights, None, stride, padding)
+            z = F.conv2d(x, weights, conv_bias, stride, padding)
         batch, _, height, width = z.shape
+        filters = n_new + mixing.shape[1]
         bank_out = z[:, n_new:].reshape(batch, rows, height * width)  # (B, M, L)
-        mixed = torch.matmul(mixing.t(), bank_out).view(batch, -1, height, width)
+        out = z.new_empty(batch, filters, height, width)
+        out[:, :n_new] = z[:, :n_new]
+        combined_t = mixing.t()
+        for b in range(batch):  # each image's combined outputs are one contiguous block of out
+            target = out[b, n_new:].view(-1, height * width)
+            if bias is None:
+                torch.mm(combined_t, bank_out[b], out=target)
+            else:
+                torch.addmm(bias[n_new:, None].expand_as(target), combined_t, bank_out[b], out=target)
         ctx.save_for_backward(x, new, bank_out)
         ctx.geometry, ctx.compose, ctx.n_new = geometry, compose, n_new
-        return torch.cat([z[:, :n_new], mixed], 1)
+        return out
 
     @staticmethod
     @once_differentiable
@@ -71,7 +87,7 @@ class SplitConv(torch.autograd.Function):
         grad = grad.contiguous()
         batch, filters, height, width = grad.shape
         strides, pads, outpads = [stride] * 2, [padding] * 2, [output_padding] * 2
-        grad_x = grad_new = grad_mixing = None
+        grad_x = grad_new = grad_mixing = grad_bias = None
         if ctx.needs_input_grad[2]:
             grad_combined = grad[:, n_new:].reshape(batch, filters - n_new, height * width)
             grad_mixing = torch.matmul(bank_out, grad_combined.transpose(1, 2)).sum(0)  # (M, N - n_u)
@@ -80,9 +96,11 @@ class SplitConv(torch.autograd.Function):
                 grad[:, :n_new].contiguous(), x, new, None, strides, pads, [1, 1], transposed, outpads, 1,
                 [False, True, False],
             )[1]  # fmt: skip
+        if ctx.needs_input_grad[3]:
+            grad_bias = grad.sum((0, 2, 3))
         if ctx.needs_input_grad[0]:
             grad_x = torch.ops.aten.convolution_backward(
                 grad, x, ctx.compose(), None, strides, pads, [1, 1], transposed, outpads, 1,
                 [True, False, False],
             )[0]  # fmt: skip
-        return grad_x, grad_new, grad_mixing, None, None, None
+        return grad_x, grad_new, grad_mixing, grad_bias, None, None, None

@@ -335,10 +335,9 @@ class PiggybackConv(TaskConv):
                 bank = self.bank[:rows].view(rows, self.in_channels, self.kernel_size, self.kernel_size)
                 weights = torch.cat([new, bank])
         geometry = (self.stride, self.padding, self.output_padding, self.transposed)
-        out = SplitConv.apply(
-            x, new, self.mixing_matrix(task), weights, geometry, lambda: self._composed_detached(task)
-        )
-        return out + self.biases[task].view(1, -1, 1, 1) if self.has_bias else out
+        bias = self.biases[task] if self.has_bias else None
+        compose = lambda: self._composed_detached(task)  # noqa: E731
+        return SplitConv.apply(x, new, self.mixing_matrix(task), bias, weights, geometry, compose)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active
