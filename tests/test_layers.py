@@ -174,7 +174,7 @@ def test_adding_a_task_before_ending_the_last_is_refused() -> None:
 def test_frozen_task_weights_are_composed_once_and_kept_until_another_task_runs() -> None:
     layer = PiggybackConv(3, 8, 3, 1, 1, ratio=0.25)
     grow(layer, 3)  # tasks 0 and 1 frozen, task 2 open
-    x = torch.randn(2, 3, 16, 16)  # 512 positions: a convolution (few run as a product, below)
+    x = torch.randn(2, 3, 6, 6)
     layer.eval()
     layer.set_task(1)
     first = layer(x)
@@ -190,39 +190,6 @@ def test_frozen_task_weights_are_composed_once_and_kept_until_another_task_runs(
     assert layer._cached is cached  # the open task is never cached
     layer.end_task()
     assert layer._cached is None  # the bank changed
-
-
-@pytest.mark.parametrize(
-    ("transposed", "kernel", "stride", "padding", "output_padding"),
-    [(False, 4, 2, 1, 0), (False, 3, 1, 1, 0), (True, 4, 2, 1, 0), (True, 3, 2, 1, 1)],
-)
-def test_frozen_task_calls_with_few_positions_run_as_one_product(
-    transposed: bool, kernel: int, stride: int, padding: int, output_padding: int
-) -> None:
-    """A frozen task's call with few kernel positions on the CPU is one matrix product over the
-    cached weight (oneDNN takes time in proportion to the weight there): the convolution's map,
-    rounded differently, the same every time; calls with many positions stay convolutions."""
-    layer = PiggybackConv(6, 8, kernel, stride, padding, output_padding, transposed=transposed)
-    grow(layer, 3)
-    layer.set_task(1)
-    conv = F.conv_transpose2d if transposed else F.conv2d
-    extra = (output_padding,) if transposed else ()
-    x = torch.randn(2, 6, 4, 4, requires_grad=True)
-    product = layer(x)
-    assert layer._cached_gemm is not None and layer._cached_gemm[0] == 1
-    gemm = layer._cached_gemm
-    expected = conv(x, layer.weight(1), layer.biases[1], stride, padding, *extra)
-    scale = expected.abs().max()
-    torch.testing.assert_close(product / scale, expected / scale, rtol=0, atol=1e-6)
-    assert torch.equal(layer(x), product) and layer._cached_gemm is gemm  # reused
-    # an input gradient (Lifelong GAN's distillation through old tasks) goes through it too
-    (grad,) = torch.autograd.grad(product.square().sum(), x)
-    (expected_grad,) = torch.autograd.grad(expected.square().sum(), x)
-    torch.testing.assert_close(
-        grad / expected_grad.abs().max(), expected_grad / expected_grad.abs().max(), rtol=0, atol=1e-6
-    )
-    big = torch.randn(2, 6, 40, 40)  # 800 or more positions: the convolution itself
-    assert torch.equal(layer(big), conv(big, layer.weight(1), layer.biases[1], stride, padding, *extra))
 
 
 def test_schedule_is_the_one_with_fewer_multiply_adds() -> None:
@@ -403,3 +370,23 @@ def test_split_schedule_is_chosen_for_large_calls_while_the_bank_is_small() -> N
     layer.set_task(3)
     assert layer.bank_rows(3) == 192
     assert layer.schedule(big, 3) == "composed"
+
+
+def test_a_frozen_tasks_output_for_an_image_does_not_depend_on_its_batch() -> None:
+    """Extending a model file compares its old tasks' outputs on the stored probe images, computed
+    in other batches than when they were learned, for exact equality; so every frozen call must
+    give an image the same output whatever else is in the batch (oneDNN's convolution does; a
+    product over the whole batch's columns, tried for speed, did not: 2e-6 apart)."""
+    torch.manual_seed(0)
+    net = UNetGenerator(PiggybackFamily(0.25), num_downs=5, ngf=8)
+    for _ in range(3):
+        net.add_task()
+        net.end_task()
+    net.eval()
+    x = torch.randn(16, 3, 32, 32)
+    with torch.no_grad():
+        for task in range(3):
+            net.set_task(task)
+            whole = net(x)
+            assert torch.equal(net(x[:4]), whole[:4])
+            assert torch.equal(net(x[5:6]), whole[5:6])

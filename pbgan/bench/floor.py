@@ -5,7 +5,9 @@ computes); a plain layer costs ``filters * d * positions`` per pass, a trainable
 the cheaper of its two exact schedules (:mod:`pbgan.lifelong.costs`). The ratio of a lifelong
 step's count to the reference step's is the floor that schedule allows: what the step would cost
 if every multiply-add ran as fast as the reference's. Normalisation, activations and the
-optimizer are not counted.
+optimizer are not counted. A third exact schedule, split (:mod:`pbgan.lifelong.splitconv`),
+needs fewer multiply-adds than both while the bank is small; it is left out of the count, so the
+floor stays the bound of composing and mixing and a row that splits can come in under it.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from pbgan.errors import ConfigError
-from pbgan.lifelong.bankconv import bank_conv2d, bank_conv_transpose2d, uses_gemm
 from pbgan.lifelong.costs import ConvCall, conv_positions, plain_macs
 
 INIT_STD = 0.02  # reference init: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02)
@@ -205,8 +204,6 @@ class TaskConv(LifelongLayer):
         self.has_bias = bias
         self.biases = nn.ParameterList()
         self._cached: tuple[int, torch.Tensor] | None = None
-        # the cached frozen weight in the two orientations of pbgan.lifelong.bankconv's product
-        self._cached_gemm: tuple[int, torch.Tensor, torch.Tensor] | None = None
         # Calls per training step and the step's shared weights (set by LifelongNet.sharing_weights).
         self.step_calls = 1
         self._step: dict | None = None
@@ -247,7 +244,6 @@ class TaskConv(LifelongLayer):
 
     def drop_cache(self) -> None:
         self._cached = None
-        self._cached_gemm = None
 
     def _apply(self, fn, *args, **kwargs):  # .to(), .cuda(), .half(): the cache would stay behind
         self.drop_cache()
@@ -312,46 +308,8 @@ class TaskConv(LifelongLayer):
             f"{kind}{self.role()}, tasks={self.num_tasks}"
         )
 
-    def _frozen_gemm(self, task: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frozen ``task``'s cached weight as :func:`pbgan.lifelong.bankconv.bank_conv2d` (or its
-        transposed twin) multiplies by: ``(N, C k k)`` and its transpose (transposed layer:
-        ``(N k k, C_in)`` and ``(C_in, N k k)``), made once with the cached weight."""
-        weight = self.forward_weight(task)
-        if self._cached_gemm is None or self._cached_gemm[0] != task:
-            if self.transposed:  # (C_in, N, k, k)
-                gather = weight.reshape(self.in_channels, -1)
-                spread = weight.permute(1, 2, 3, 0).reshape(-1, self.in_channels).contiguous()
-                self._cached_gemm = (task, spread, gather)
-            else:  # (N, C_in, k, k)
-                rows = weight.reshape(self.out_channels, -1)
-                self._cached_gemm = (task, rows, rows.t().contiguous())
-        return self._cached_gemm[1], self._cached_gemm[2]
-
-    def _frozen_product(self, x: torch.Tensor, task: int) -> torch.Tensor | None:
-        """A frozen task's call with few kernel positions on the CPU as one matrix product
-        (:mod:`pbgan.lifelong.bankconv`: oneDNN takes time in proportion to the weight on such
-        calls); None where the call runs as a convolution."""
-        if task >= self.frozen:
-            return None
-        positions, _ = conv_positions(
-            tuple(x.shape), self.kernel_size, self.stride, self.padding, self.output_padding, self.transposed
-        )
-        if not uses_gemm(x, positions) or x.dtype != self._anchor.dtype:
-            return None
-        weight, weight_t = self._frozen_gemm(task)
-        if self.transposed:
-            out = bank_conv_transpose2d(
-                x, weight, weight_t, self.kernel_size, self.stride, self.padding, self.output_padding
-            )
-        else:
-            out = bank_conv2d(x, weight, weight_t, self.kernel_size, self.stride, self.padding)
-        return out + self.biases[task].view(1, -1, 1, 1) if self.has_bias else out
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active
-        product = self._frozen_product(x, task)
-        if product is not None:
-            return product
         weight, bias = self.forward_weight(task), self.biases[task] if self.has_bias else None
         if self.transposed:
             return F.conv_transpose2d(x, weight, bias, self.stride, self.padding, self.output_padding)
