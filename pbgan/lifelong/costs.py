@@ -130,29 +130,31 @@ def composed_macs(filters: int, new: int, rows: int, calls: list[ConvCall]) -> i
     return compose + plain_macs(filters, calls)
 
 
+def _mixed_passes(filters: int, new: int, rows: int, call: ConvCall) -> tuple[int, int, int]:
+    """(forward, weight gradient, input gradient) of one mixed call: convolve with the new and the
+    bank filters, mix the bank outputs with ``P`` (0 for a gradient the call does not compute)."""
+    combos, d, positions, outputs = filters - new, call.filter_size, call.positions, call.outputs
+    forward = (new + rows) * d * positions + rows * combos * outputs
+    weight_grad = (new * d * positions + rows * combos * outputs) if call.weight_grad else 0
+    input_grad = ((new + rows) * d * positions + rows * combos * outputs) if call.input_grad else 0
+    return forward, weight_grad, input_grad
+
+
 def mixed_macs(filters: int, new: int, rows: int, calls: list[ConvCall]) -> int:
     """Convolve with the new and the bank filters, then mix the bank outputs with ``P``."""
-    combos, total = filters - new, 0
-    for call in calls:
-        d, positions, outputs = call.filter_size, call.positions, call.outputs
-        forward = (new + rows) * d * positions + rows * combos * outputs
-        weight_grad = (new * d * positions + rows * combos * outputs) if call.weight_grad else 0
-        input_grad = ((new + rows) * d * positions + rows * combos * outputs) if call.input_grad else 0
-        total += forward + weight_grad + input_grad
-    return total
+    return sum(sum(_mixed_passes(filters, new, rows, call)) for call in calls)
 
 
 def split_macs(filters: int, new: int, rows: int, calls: list[ConvCall]) -> int:
     """Mix in the forward pass and for the gradient of ``P``, but take the input gradient through
     the composed weight (:mod:`pbgan.lifelong.splitconv`): one composition per step, no gradient
     of it."""
-    combos, total = filters - new, 0
+    total = 0
     for call in calls:
-        d, positions, outputs = call.filter_size, call.positions, call.outputs
-        forward = (new + rows) * d * positions + rows * combos * outputs
-        weight_grad = (new * d * positions + rows * combos * outputs) if call.weight_grad else 0
-        input_grad = filters * d * positions if call.input_grad else 0
-        total += forward + weight_grad + input_grad
+        forward, weight_grad, _ = _mixed_passes(filters, new, rows, call)
+        total += (
+            forward + weight_grad + (filters * call.filter_size * call.positions if call.input_grad else 0)
+        )
     if calls and any(call.input_grad for call in calls):
-        total += rows * combos * calls[0].filter_size
+        total += rows * (filters - new) * calls[0].filter_size
     return total

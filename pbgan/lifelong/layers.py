@@ -229,11 +229,16 @@ class TaskConv(LifelongLayer):
                 with torch.no_grad():
                     self._cached = (task, self.task_weight(task).contiguous())
             return self._cached[1]
+        return self.per_step("weight", lambda: self.task_weight(task))
+
+    def per_step(self, key: str, make):
+        """``make()``, made once per training step while the step shares weights (kept under
+        ``key`` until :meth:`end_step`), else made on every call."""
         if self._step is None:
-            return self.task_weight(task)
-        if "weight" not in self._step:
-            self._step["weight"] = self.task_weight(task)
-        return self._step["weight"]
+            return make()
+        if key not in self._step:
+            self._step[key] = make()
+        return self._step[key]
 
     def begin_step(self, calls: int) -> None:
         """Share the trainable weight across the next ``calls`` calls (one training step)."""

@@ -249,6 +249,12 @@ class PiggybackConv(TaskConv):
                 self._gemm = (rows, bank, bank.t().contiguous())
         return self._gemm[1], self._gemm[2]
 
+    def bank_weight(self, rows: int) -> torch.Tensor:
+        """The first ``rows`` bank filters in the layout of this layer's kind of convolution."""
+        if self.transposed:
+            return self.bank_t[:, :rows]
+        return self.bank[:rows].view(rows, self.in_channels, self.kernel_size, self.kernel_size)
+
     def bank_outputs(self, x: torch.Tensor, rows: int) -> torch.Tensor:
         """``x`` convolved with the first ``rows`` bank filters: one matrix product on the CPU
         where the call has few positions (:mod:`pbgan.lifelong.bankconv`), else a convolution."""
@@ -263,9 +269,7 @@ class PiggybackConv(TaskConv):
                     x, weight, weight_t, k, self.stride, self.padding, self.output_padding
                 )
             return bank_conv2d(x, weight, weight_t, k, self.stride, self.padding)
-        if self.transposed:
-            return self._convolve(x, self.bank_t[:, :rows])
-        return self._convolve(x, self.bank[:rows].view(rows, self.in_channels, k, k))
+        return self._convolve(x, self.bank_weight(rows))
 
     def _trains_combinations(self, task: int) -> bool:
         return task >= self.frozen and self.bank_rows(task) > 0 and self.out_channels > self.n_new
@@ -288,23 +292,20 @@ class PiggybackConv(TaskConv):
         rate = mixing_rate(x.device.type)
         if not rate or not self._trains_combinations(task):
             return "composed"
-        if self._step is not None and "schedule" in self._step:
-            return self._step["schedule"]
+        return self.per_step("schedule", lambda: self._cheapest(x, task, rate))
+
+    def _cheapest(self, x: torch.Tensor, task: int, rate: float) -> str:
         calls = [self.conv_call(x)] * self.step_calls
         composed, mixed = self.schedule_macs(calls, task)
         if mixed < rate * composed:
-            choice = "mixed"
-        elif (
+            return "mixed"
+        if (
             not torch.is_autocast_enabled("cpu")
             and splits(self.n_new, calls[0])
             and split_macs(self.out_channels, self.n_new, self.bank_rows(task), calls) < SPLIT_RATE * composed
         ):
-            choice = "split"
-        else:
-            choice = "composed"
-        if self._step is not None:
-            self._step["schedule"] = choice
-        return choice
+            return "split"
+        return "composed"
 
     def mixes_outputs(self, x: torch.Tensor, task: int) -> bool:
         """Whether the trainable task's forward pass mixes bank outputs (the mixed or the split
@@ -318,25 +319,24 @@ class PiggybackConv(TaskConv):
 
     def _composed_detached(self, task: int) -> torch.Tensor:
         """The composed weight without autograd, once per step while the step shares weights."""
-        if self._step is not None and "detached" in self._step:
-            return self._step["detached"]
-        with torch.no_grad():
-            weight = self.weight(task).contiguous()
-        if self._step is not None:
-            self._step["detached"] = weight
-        return weight
+
+        def compose() -> torch.Tensor:
+            with torch.no_grad():
+                return self.weight(task).contiguous()
+
+        return self.per_step("detached", compose)
 
     def _split(self, x: torch.Tensor, task: int) -> torch.Tensor:
         rows, new = self.bank_rows(task), self.unconstrained[task]
-        with torch.no_grad():
-            if self.transposed:
-                weights = torch.cat([new, self.bank_t[:, :rows]], 1)
-            else:
-                bank = self.bank[:rows].view(rows, self.in_channels, self.kernel_size, self.kernel_size)
-                weights = torch.cat([new, bank])
+
+        def joined() -> torch.Tensor:  # the new filters and the bank: the forward's one convolution
+            with torch.no_grad():
+                return torch.cat([new, self.bank_weight(rows)], 1 if self.transposed else 0)
+
         geometry = (self.stride, self.padding, self.output_padding, self.transposed)
         bias = self.biases[task] if self.has_bias else None
         compose = lambda: self._composed_detached(task)  # noqa: E731
+        weights = self.per_step("joined", joined)
         return SplitConv.apply(x, new, self.mixing_matrix(task), bias, weights, geometry, compose)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
