@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pbgan.bench import main
 from pbgan.bench.cli import INFER_ROWS, TRAIN_ROWS
 
@@ -65,3 +67,72 @@ def test_rounds_rotate_so_every_row_runs_in_every_position() -> None:
     timed = rounds[1:]
     for position in range(3):  # each row in each position equally often
         assert sorted(r[position] for r in timed) == ["a", "a", "b", "b", "reference", "reference"]
+
+
+def _run_order(net, kinds: tuple) -> list:
+    """``net``'s modules of ``kinds`` in the order one forward pass runs them."""
+    import torch
+
+    order: list = []
+    modules = [m for m in net.modules() if isinstance(m, kinds)]
+    hooks = [m.register_forward_hook(lambda m, *_: order.append(m)) for m in modules]
+    with torch.no_grad():
+        net(torch.zeros(1, 3, 32, 32))
+    for hook in hooks:
+        hook.remove()
+    return order
+
+
+@pytest.mark.parametrize("arch", ["unet", "resnet"])
+def test_the_reference_computes_what_pbgan_computes_for_one_task(arch: str) -> None:
+    """Given the same weights, the benchmark's plain reference and pbgan's network at its first
+    task give the same outputs, gradients and running statistics bit for bit (train and eval
+    mode): the benchmark times two implementations of one network."""
+    import torch
+    from torch import nn
+
+    from pbgan.bench.steps import SCALES, build_generator, grow_to
+    from pbgan.lifelong.layers import TaskConv, TaskNorm
+
+    torch.manual_seed(0)
+    size = SCALES["tiny"]
+    ours = build_generator(arch, "piggyback", size, 0.25)
+    reference = build_generator(arch, "reference", size, 0.25)
+    grow_to(ours, 1)
+    norms = (nn.BatchNorm2d, nn.InstanceNorm2d)
+    pairs = list(
+        zip(
+            _run_order(ours.eval(), (TaskConv, TaskNorm)),
+            _run_order(reference.eval(), (nn.Conv2d, nn.ConvTranspose2d, *norms)),
+            strict=True,
+        )
+    )
+    with torch.no_grad():
+        for mine, theirs in pairs:
+            for tensor in theirs.parameters():
+                tensor.copy_(torch.randn_like(tensor) * 0.1)
+            if isinstance(mine, TaskNorm):
+                assert isinstance(theirs, norms)
+                mine.norms[0].load_state_dict(theirs.state_dict())
+            else:
+                mine.task_weight(0).copy_(theirs.weight)
+                if theirs.bias is not None:
+                    mine.biases[0].copy_(theirs.bias)
+    x = torch.randn(2, 3, 32, 32, requires_grad=True)
+    outputs = []
+    for net in (ours.train(), reference.train()):
+        out = net(x)
+        (grad,) = torch.autograd.grad(out, x, torch.ones_like(out), retain_graph=True)
+        out.pow(2).sum().backward()
+        outputs.append((out, grad))
+    assert torch.equal(outputs[0][0], outputs[1][0]) and torch.equal(outputs[0][1], outputs[1][1])
+    for mine, theirs in pairs:
+        if isinstance(mine, TaskNorm):
+            for a, b in zip(mine.norms[0].state_dict().values(), theirs.state_dict().values(), strict=True):
+                assert torch.equal(a, b)
+            continue
+        assert torch.equal(mine.task_weight(0).grad, theirs.weight.grad)
+        if theirs.bias is not None:
+            assert torch.equal(mine.biases[0].grad, theirs.bias.grad)
+    with torch.no_grad():
+        assert torch.equal(ours.eval()(x), reference.eval()(x))

@@ -401,9 +401,14 @@ class TaskNorm(LifelongLayer):
     def normalise(self, x: torch.Tensor, task: int) -> torch.Tensor:
         """``x`` through task ``task``'s norm (a frozen task's with its stored statistics)."""
         norm = self.norms[task]
-        if self.batch_statistics and isinstance(norm, nn.BatchNorm2d):
+        if self.kind == "instance":
+            # what InstanceNorm2d (no affine, no running statistics) calls, without its module call
+            if x.dim() != 4:
+                raise ValueError(f"expected a 4-D input (N, C, H, W), got {x.dim()}-D")
+            return F.instance_norm(x, eps=norm.eps)
+        if self.batch_statistics:
             return F.batch_norm(x, None, None, norm.weight, norm.bias, True, 0.0, norm.eps)
-        if task < self.frozen and isinstance(norm, nn.BatchNorm2d):
+        if task < self.frozen:
             return F.batch_norm(
                 x, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps
             )

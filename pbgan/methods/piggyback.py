@@ -341,6 +341,8 @@ class PiggybackConv(TaskConv):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active
+        if task < self.frozen:  # a frozen task: its cached weight, as a plain layer
+            return super().forward(x)
         schedule = self.schedule(x, task)
         if schedule == "composed":
             return super().forward(x)
