@@ -219,12 +219,27 @@ def test_methods_table_has_a_row_per_ratio_with_results_json_values(multirun: Pa
     assert [row["stored_params"] for row in ratios] == [row["stored_params"] for row in rows]
 
 
+def test_cli_quiet_prints_the_report_and_nothing_else(multirun: Path, tmp_path: Path, capsys) -> None:
+    from pbgan.report.cli import main
+
+    logger = logging.getLogger("pbgan")
+    level = logger.level
+    try:
+        assert main([str(multirun), "--out", str(tmp_path / "quiet"), "-q"]) == 0
+    finally:
+        logger.setLevel(level)  # setup_logging's level is global: leave it as other tests found it
+    captured = capsys.readouterr()
+    assert captured.out.strip() == (tmp_path / "quiet" / "report.md").read_text().strip()
+    assert captured.err == ""
+
+
 def test_cli_prints_and_writes_the_markdown_and_csv_tables(multirun: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(multirun, tmp_path / "sweep")
     done = subprocess.run(
         [sys.executable, "-m", "pbgan.report", str(copy)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
+    assert "report written to" in done.stderr and "report written to" not in done.stdout
     out = copy / "report"  # the default OUTDIR
     assert sorted(p.name for p in out.iterdir()) == [
         "efficiency.csv",

@@ -1,11 +1,15 @@
-"""``python -m pbgan.report DIR [--out OUTDIR]``: the report on stdout (markdown) and in OUTDIR."""
+"""``python -m pbgan.report DIR [--out OUTDIR]``: the report on stdout (markdown) and in OUTDIR; where
+it was written on stderr (``-q``: not at all)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 
 from pbgan.cli import add_verbosity, returns_status, setup_logging
 from pbgan.report.render import write_report
+
+log = logging.getLogger(__name__)
 
 
 @returns_status
@@ -20,6 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose - args.quiet)  # skipped runs are warnings on stderr
     report = write_report(args.dir, args.out)
-    print(report.markdown)
-    print(f"report written to {report.files['report.md'].parent}: {', '.join(report.files)}")
+    print(report.markdown)  # the report itself: stdout, whatever the verbosity
+    log.info("report written to %s: %s", report.files["report.md"].parent, ", ".join(report.files))
     return 0
