@@ -12,7 +12,7 @@ from datamodules.synthetic import PAIRED_TASKS, generate_pairs
 from pbgan.errors import ConfigError
 from pbgan.methods.piggyback import PiggybackFamily
 from pbgan.metrics import ClassifierSettings, EvaluationSuite, TaskImages
-from pbgan.metrics.fid import kid_factory
+from pbgan.metrics.fid import Features, kid_factory
 from pbgan.networks import UNetGenerator
 from pbgan.results import continual_summary
 
@@ -192,8 +192,29 @@ def test_kid_std_is_the_spread_of_differing_subsets_on_a_small_set() -> None:
     # as many generated as real images, fewer than metrics.kid.subset_size: subsets of every image
     # would all be the same set and report a spread of (nearly) zero whatever the images
     torch.manual_seed(0)
-    features = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16))
-    make = kid_factory(features, lambda x: x, batch_size=8, subsets=20, subset_size=100)
-    kid = make(torch.rand(16, 3, 8, 8))
-    mean, std = kid(torch.rand(16, 3, 8, 8) + 0.5)
+    features = Features(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16)), lambda x: x, batch_size=8)
+    make = kid_factory(16, subsets=20, subset_size=100)
+    kid = make(features(torch.rand(16, 3, 8, 8)))
+    mean, std = kid(features(torch.rand(16, 3, 8, 8) + 0.5))
     assert mean > 0 and std > 0.05 * mean
+
+
+def test_evaluate_runs_the_extractor_once_and_matches_each_metric_alone(
+    suite: EvaluationSuite, tasks: list[TaskImages]
+) -> None:
+    """Acc, FID and KID of one set of outputs share one pass of the domain classifier over them,
+    and give exactly the numbers each metric gives on its own."""
+    images = tasks[1].train_targets[:40]
+    alone = (suite.accuracy(1, images), suite.fid(1, images), suite.kid(1, images))
+    passes: list[int] = []
+    hook = suite.classifier.body.register_forward_hook(lambda *_: passes.append(1))
+    try:
+        metrics = suite.evaluate(1, images)
+    finally:
+        hook.remove()
+    assert (
+        metrics["acc"],
+        metrics["fid_domain"],
+        (metrics["kid_domain"], metrics["kid_domain_std"]),
+    ) == alone
+    assert len(passes) == len(range(0, len(images), suite.batch_size))

@@ -5,7 +5,8 @@ with published FIDs). ``fid_domain``: the domain classifier's penultimate featur
 weights file is given; it ranks methods on the same sequence but is not comparable with
 published numbers. KID (``kid_inception`` / ``kid_domain``, with ``..._std``) uses the same
 feature extractor: the mean and standard deviation over random subsets of the real and the
-generated features, subsets no larger than the smaller set (small val sets work).
+generated features, subsets no larger than the smaller set (small val sets work). A set of
+images goes through the extractor once (:class:`Features`); FID and KID take its features.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ FID_INCEPTION = "fid_inception"
 KID_DOMAIN = "kid_domain"
 KID_INCEPTION = "kid_inception"
 KID_SEED = 0  # the subsets' random draw: fixed, and kept off the global random stream
+INCEPTION_WIDTH = 2048  # InceptionV3's pool features
 
 
 def check_inception_weights(path: str | Path) -> Path:
@@ -53,63 +55,78 @@ def to_rgb(images: torch.Tensor) -> torch.Tensor:
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
-class TaskFID:
-    """FID of generated images against one task's fixed real images (real features kept)."""
+class Features:
+    """An extractor's features of a set of images, in chunks of ``batch_size`` images: exactly what
+    torchmetrics' ``update`` computes from those chunks, computed once per set of images and handed
+    to FID and KID (and, in the domain space, to Acc) rather than once by each."""
 
     def __init__(
-        self,
-        metric: FrechetInceptionDistance,
-        prepare: Callable[[torch.Tensor], torch.Tensor],
-        real: torch.Tensor,
-        batch_size: int,
+        self, extractor: nn.Module, prepare: Callable[[torch.Tensor], torch.Tensor], batch_size: int
     ) -> None:
-        self.metric = metric
+        self.extractor = extractor.eval()
         self.prepare = prepare
         self.batch_size = batch_size
-        self._update(real, real=True)
-
-    def _update(self, images: torch.Tensor, real: bool) -> None:
-        for start in range(0, images.shape[0], self.batch_size):
-            self.metric.update(self.prepare(images[start : start + self.batch_size]), real=real)
 
     @torch.no_grad()
-    def __call__(self, fake: torch.Tensor) -> float:
+    def __call__(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return [
+            self.extractor(self.prepare(images[start : start + self.batch_size]))
+            for start in range(0, images.shape[0], self.batch_size)
+        ]
+
+
+class Precomputed(nn.Module):
+    """torchmetrics' feature extractor for features computed beforehand (:class:`Features`): it
+    hands them through."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+class TaskFID:
+    """FID of generated images against one task's fixed real images (real features kept); both
+    given as :class:`Features` chunks."""
+
+    def __init__(self, metric: FrechetInceptionDistance, real: list[torch.Tensor]) -> None:
+        self.metric = metric
+        for chunk in real:
+            metric.update(chunk, real=True)
+
+    @torch.no_grad()
+    def __call__(self, fake: list[torch.Tensor]) -> float:
         self.metric.reset()  # keeps the real features: reset_real_features=False
-        self._update(fake, real=False)
+        for chunk in fake:
+            self.metric.update(chunk, real=False)
         return float(self.metric.compute())
 
 
 class TaskKID:
-    """KID of generated images against one task's fixed real images (real features kept): the
-    mean and standard deviation over ``subsets`` random subsets of ``subset_size`` images (at most
-    half of the smaller set, so that subsets differ and the std measures their spread). The
-    subsets are drawn from a fixed seed on a forked random stream, so KID is deterministic and
-    training's random numbers do not depend on it."""
+    """KID of generated images against one task's fixed real images (real features kept; both
+    given as :class:`Features` chunks): the mean and standard deviation over ``subsets`` random
+    subsets of ``subset_size`` images (at most half of the smaller set, so that subsets differ and
+    the std measures their spread). The subsets are drawn from a fixed seed on a forked random
+    stream, so KID is deterministic and training's random numbers do not depend on it."""
 
-    def __init__(
-        self,
-        metric: KernelInceptionDistance,
-        prepare: Callable[[torch.Tensor], torch.Tensor],
-        real: torch.Tensor,
-        batch_size: int,
-        subset_size: int,
-    ) -> None:
+    def __init__(self, metric: KernelInceptionDistance, real: list[torch.Tensor], subset_size: int) -> None:
         self.metric = metric
-        self.prepare = prepare
-        self.batch_size = batch_size
         self.subset_size = subset_size
-        self.real_count = real.shape[0]
-        for start in range(0, real.shape[0], batch_size):
-            metric.update(prepare(real[start : start + batch_size]), real=True)
+        self.real_count = sum(chunk.shape[0] for chunk in real)
+        for chunk in real:
+            metric.update(chunk, real=True)
 
     @torch.no_grad()
-    def __call__(self, fake: torch.Tensor) -> tuple[float, float]:
+    def __call__(self, fake: list[torch.Tensor]) -> tuple[float, float]:
         self.metric.reset()  # keeps the real features: reset_real_features=False
-        for start in range(0, fake.shape[0], self.batch_size):
-            self.metric.update(self.prepare(fake[start : start + self.batch_size]), real=False)
+        for chunk in fake:
+            self.metric.update(chunk, real=False)
+        count = sum(chunk.shape[0] for chunk in fake)
         # At most half the smaller set: subsets of every image would all be the same set, their
         # spread zero whatever the images, and the std would say nothing.
-        self.metric.subset_size = max(2, min(self.subset_size, min(self.real_count, fake.shape[0]) // 2))
+        self.metric.subset_size = max(2, min(self.subset_size, min(self.real_count, count) // 2))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(KID_SEED)
             mean, std = self.metric.compute()
@@ -117,32 +134,34 @@ class TaskKID:
 
 
 def kid_factory(
-    features: nn.Module, prepare: Callable, batch_size: int, subsets: int = 100, subset_size: int = 100
-) -> Callable[[torch.Tensor], TaskKID]:
-    """Per-task KIDs sharing one feature extractor."""
+    num_features: int, subsets: int = 100, subset_size: int = 100
+) -> Callable[[list[torch.Tensor]], TaskKID]:
+    """Per-task KIDs over features of ``num_features`` numbers computed beforehand."""
 
-    def make(real: torch.Tensor) -> TaskKID:
+    def make(real: list[torch.Tensor]) -> TaskKID:
         metric = KernelInceptionDistance(
-            feature=features,
+            feature=Precomputed(num_features),
             subsets=subsets,
             subset_size=subset_size,
             reset_real_features=False,
             sync_on_compute=False,  # see fid_factory
         )
-        return TaskKID(metric, prepare, real, batch_size, subset_size)
+        return TaskKID(metric, real, subset_size)
 
     return make
 
 
-def fid_factory(features: nn.Module, prepare: Callable, batch_size: int) -> Callable[[torch.Tensor], TaskFID]:
-    """Per-task FIDs sharing one feature extractor."""
+def fid_factory(num_features: int) -> Callable[[list[torch.Tensor]], TaskFID]:
+    """Per-task FIDs over features of ``num_features`` numbers computed beforehand."""
 
-    def make(real: torch.Tensor) -> TaskFID:
+    def make(real: list[torch.Tensor]) -> TaskFID:
         # Every rank of a DDP run evaluates the whole eval set: gathering the ranks' features
         # would count each image once per rank (and only once a process group exists, so a
         # resumed run would score differently from the run it continues).
-        metric = FrechetInceptionDistance(feature=features, reset_real_features=False, sync_on_compute=False)
-        return TaskFID(metric, prepare, real, batch_size)
+        metric = FrechetInceptionDistance(
+            feature=Precomputed(num_features), reset_real_features=False, sync_on_compute=False
+        )
+        return TaskFID(metric, real)
 
     return make
 
@@ -157,5 +176,7 @@ def inception_features(weights: Path) -> nn.Module:
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     return NoTrainInceptionV3(
-        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights)
+        name="inception-v3-compat",
+        features_list=[str(INCEPTION_WIDTH)],
+        feature_extractor_weights_path=str(weights),
     )

@@ -32,8 +32,10 @@ from pbgan.metrics.classifier import (
 from pbgan.metrics.fid import (
     FID_DOMAIN,
     FID_INCEPTION,
+    INCEPTION_WIDTH,
     KID_DOMAIN,
     KID_INCEPTION,
+    Features,
     TaskFID,
     TaskKID,
     check_inception_weights,
@@ -140,17 +142,21 @@ class EvaluationSuite:
         self.kid_key = KID_INCEPTION if weights is not None else KID_DOMAIN
         self._fids: list[TaskFID | None] = [None] * len(tasks)
         self._kids: list[TaskKID | None] = [None] * len(tasks)
-        self._make_fid: Callable[[torch.Tensor], TaskFID] | None = None
-        self._make_kid: Callable[[torch.Tensor], TaskKID] | None = None
-        if distances:  # one feature extractor behind FID and KID
+        self._make_fid: Callable[[list[torch.Tensor]], TaskFID] | None = None
+        self._make_kid: Callable[[list[torch.Tensor]], TaskKID] | None = None
+        self._features: Features | None = None
+        self._real: dict[int, list[torch.Tensor]] = {}  # each task's real eval features, until used
+        if distances:  # one feature extractor behind FID and KID, run once per set of images
             if weights is not None:
-                features, prepare = inception_features(weights), to_inception_bytes
+                extractor, prepare, width = inception_features(weights), to_inception_bytes, INCEPTION_WIDTH
             else:
-                features, prepare = DomainFeatures(self.classifier), to_rgb
+                extractor, prepare = DomainFeatures(self.classifier), to_rgb
+                width = self.classifier.num_features
+            self._features = Features(extractor, prepare, batch_size)
             if "fid" in metrics:
-                self._make_fid = fid_factory(features, prepare, batch_size)
+                self._make_fid = fid_factory(width)
             if "kid" in metrics:
-                self._make_kid = kid_factory(features, prepare, batch_size, kid_subsets, kid_subset_size)
+                self._make_kid = kid_factory(width, kid_subsets, kid_subset_size)
 
     # -- the classifier ----------------------------------------------------------------------
     def _classifier(
@@ -226,21 +232,53 @@ class EvaluationSuite:
         return sum(every) / len(every), per_domain
 
     # -- evaluation --------------------------------------------------------------------------
-    def accuracy(self, task: int, images: torch.Tensor) -> float:
-        """Share of ``images`` the classifier assigns to task ``task``'s target domain."""
+    def accuracy(self, task: int, images: torch.Tensor, features: list[torch.Tensor] | None = None) -> float:
+        """Share of ``images`` the classifier assigns to task ``task``'s target domain (from the
+        classifier's ``features`` of them, in chunks of ``batch_size``, where already computed:
+        its head over them is its forward pass over the images)."""
         label = self.domains.index(self.tasks[task].domain)
-        return float((predict(self.classifier, images, self.batch_size) == label).float().mean())
+        if features is None:
+            predicted = predict(self.classifier, images, self.batch_size)
+        else:
+            with torch.no_grad():
+                chunks = [self.classifier.head(chunk).argmax(1).cpu() for chunk in features]
+            predicted = torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.long)
+        return float((predicted == label).float().mean())
 
-    def fid(self, task: int, images: torch.Tensor) -> float:
+    def _real_features(self, task: int) -> list[torch.Tensor]:
+        """Task ``task``'s real eval features, computed once for its FID and its KID."""
+        if task not in self._real:
+            self._real[task] = self._features(self.tasks[task].eval_targets)
+        return self._real[task]
+
+    def _release_real(self, task: int) -> None:
+        """Drop task ``task``'s real features once every distance metric keeps what it needs."""
+        built = (self._fids[task] is not None or self._make_fid is None) and (
+            self._kids[task] is not None or self._make_kid is None
+        )
+        if built:
+            self._real.pop(task, None)
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The FID / KID extractor's features of ``images`` (chunks of ``batch_size``)."""
+        return self._features(images)
+
+    def fid(self, task: int, images: torch.Tensor, features: list[torch.Tensor] | None = None) -> float:
+        """FID of ``images`` (or of their ``features``) against task ``task``'s real eval images."""
         if self._fids[task] is None:
-            self._fids[task] = self._make_fid(self.tasks[task].eval_targets)
-        return self._fids[task](images)
+            self._fids[task] = self._make_fid(self._real_features(task))
+            self._release_real(task)
+        return self._fids[task](self.features(images) if features is None else features)
 
-    def kid(self, task: int, images: torch.Tensor) -> tuple[float, float]:
-        """(mean, std) of the KID of ``images`` against task ``task``'s real eval images."""
+    def kid(
+        self, task: int, images: torch.Tensor, features: list[torch.Tensor] | None = None
+    ) -> tuple[float, float]:
+        """(mean, std) of the KID of ``images`` (or of their ``features``) against task ``task``'s
+        real eval images."""
         if self._kids[task] is None:
-            self._kids[task] = self._make_kid(self.tasks[task].eval_targets)
-        return self._kids[task](images)
+            self._kids[task] = self._make_kid(self._real_features(task))
+            self._release_real(task)
+        return self._kids[task](self.features(images) if features is None else features)
 
     @torch.no_grad()
     def evaluate(self, task: int, outputs: torch.Tensor) -> dict[str, float]:
@@ -249,10 +287,14 @@ class EvaluationSuite:
         result: dict[str, float] = {}
         if info.paired:
             result.update(paired_metrics(outputs, info.eval_targets[: len(outputs)], self.metrics))
+        # one pass of the feature extractor over the outputs serves FID, KID and, in the domain
+        # classifier's space, Acc
+        features = self.features(outputs) if self._features is not None else None
         if "acc" in self.metrics:
-            result["acc"] = self.accuracy(task, outputs)
+            shared = features if self.fid_key == FID_DOMAIN else None
+            result["acc"] = self.accuracy(task, outputs, shared)
         if "fid" in self.metrics:
-            result[self.fid_key] = self.fid(task, outputs)
+            result[self.fid_key] = self.fid(task, outputs, features)
         if "kid" in self.metrics:
-            result[self.kid_key], result[f"{self.kid_key}_std"] = self.kid(task, outputs)
+            result[self.kid_key], result[f"{self.kid_key}_std"] = self.kid(task, outputs, features)
         return result
