@@ -60,14 +60,20 @@ def compose_config(overrides: list[str] | None = None, tiny: bool = True) -> Dic
 def run_pbgan(
     *args: str, env: dict[str, str] | None = None, timeout: int = 900
 ) -> subprocess.CompletedProcess:
-    """``python -m pbgan.run ARGS`` from the project's root, its output captured."""
+    """``python -m pbgan.run ARGS`` from the project's root, its output captured.
+
+    The run starts its own W&B service, as a command typed in a shell does: an earlier test that
+    ran W&B in the test process leaves ``WANDB_SERVICE`` set, and a run killed while connected to
+    that shared service would keep its run id "in use" for the run resuming it."""
+    environment = dict(os.environ if env is None else env)
+    environment.pop("WANDB_SERVICE", None)
     return subprocess.run(
         [sys.executable, "-m", "pbgan.run", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=environment,
     )
 
 

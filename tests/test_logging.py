@@ -75,3 +75,55 @@ def test_several_loggers_at_once(tmp_path: Path) -> None:
     tidy = list(csv.DictReader(open(tmp_path / "results.csv")))
     assert {row["metric"] for row in tidy} >= {"l1", "psnr", "ssim", "acc", "fid_domain"}
     assert {row["stage"] for row in tidy} == {"0", "1", "2"}
+
+
+def test_the_csv_log_appends_its_rows_and_a_failed_write_leaves_whole_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save adds its rows to the file (not a rewrite of every row logged so far, which made a
+    long run's logging quadratic); new columns and a resume's dropped rows rewrite it; a write
+    that fails (a full disk) leaves the file as it was, and the rows are saved by the next save."""
+    import errno
+    import os
+
+    import pbgan.loggers
+    from pbgan.io import WriteError
+    from pbgan.loggers import DurableCSVWriter
+
+    def rows() -> list[dict[str, str]]:
+        with open(path, newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    writer = DurableCSVWriter(str(tmp_path))
+    path = tmp_path / "metrics.csv"
+    writer.log_metrics({"loss": 1.5}, step=0)
+    writer.save()
+    inode = path.stat().st_ino
+    writer.log_metrics({"loss": 1.25}, step=1)
+    writer.save()
+    assert path.stat().st_ino == inode  # appended in place, not replaced by a rewritten file
+    assert rows() == [{"loss": "1.5", "step": "0"}, {"loss": "1.25", "step": "1"}]
+
+    before = path.read_bytes()
+    writer.log_metrics({"loss": 1.0}, step=2)
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pbgan.loggers.os, "fsync", full_disk)
+    with pytest.raises(WriteError, match="metrics.csv"):
+        writer.save()
+    assert path.read_bytes() == before  # the half-written rows are cut back
+    monkeypatch.undo()
+    writer.save()
+    writer.log_metrics({"loss": 0.5, "fid": 3.0}, step=3)  # a new column: rewritten with it
+    writer.save()
+    assert [row["loss"] for row in rows()] == ["1.5", "1.25", "1.0", "0.5"]
+    assert rows()[-1]["fid"] == "3.0" and rows()[0]["fid"] == ""
+    assert writer.row_count == 4
+
+    resumed = DurableCSVWriter(str(tmp_path), keep_rows=2)  # the durable state had logged two rows
+    assert resumed.row_count == 2 and [row["loss"] for row in rows()] == ["1.5", "1.25"]
+    resumed.log_metrics({"loss": 1.0}, step=2)
+    resumed.save()
+    assert [row["loss"] for row in rows()] == ["1.5", "1.25", "1.0"]
