@@ -145,7 +145,6 @@ class EvaluationSuite:
         self._make_fid: Callable[[list[torch.Tensor]], TaskFID] | None = None
         self._make_kid: Callable[[list[torch.Tensor]], TaskKID] | None = None
         self._features: Features | None = None
-        self._real: dict[int, list[torch.Tensor]] = {}  # each task's real eval features, until used
         if distances:  # one feature extractor behind FID and KID, run once per set of images
             if weights is not None:
                 extractor, prepare, width = inception_features(weights), to_inception_bytes, INCEPTION_WIDTH
@@ -245,19 +244,13 @@ class EvaluationSuite:
             predicted = torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.long)
         return float((predicted == label).float().mean())
 
-    def _real_features(self, task: int) -> list[torch.Tensor]:
-        """Task ``task``'s real eval features, computed once for its FID and its KID."""
-        if task not in self._real:
-            self._real[task] = self._features(self.tasks[task].eval_targets)
-        return self._real[task]
-
-    def _release_real(self, task: int) -> None:
-        """Drop task ``task``'s real features once every distance metric keeps what it needs."""
-        built = (self._fids[task] is not None or self._make_fid is None) and (
-            self._kids[task] is not None or self._make_kid is None
-        )
-        if built:
-            self._real.pop(task, None)
+    def _build_distances(self, task: int) -> None:
+        """Task ``task``'s FID and KID, from one pass of the extractor over its real eval images."""
+        real = self._features(self.tasks[task].eval_targets)
+        if self._make_fid is not None:
+            self._fids[task] = self._make_fid(real)
+        if self._make_kid is not None:
+            self._kids[task] = self._make_kid(real)
 
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:
         """The FID / KID extractor's features of ``images`` (chunks of ``batch_size``)."""
@@ -266,8 +259,7 @@ class EvaluationSuite:
     def fid(self, task: int, images: torch.Tensor, features: list[torch.Tensor] | None = None) -> float:
         """FID of ``images`` (or of their ``features``) against task ``task``'s real eval images."""
         if self._fids[task] is None:
-            self._fids[task] = self._make_fid(self._real_features(task))
-            self._release_real(task)
+            self._build_distances(task)
         return self._fids[task](self.features(images) if features is None else features)
 
     def kid(
@@ -276,8 +268,7 @@ class EvaluationSuite:
         """(mean, std) of the KID of ``images`` (or of their ``features``) against task ``task``'s
         real eval images."""
         if self._kids[task] is None:
-            self._kids[task] = self._make_kid(self._real_features(task))
-            self._release_real(task)
+            self._build_distances(task)
         return self._kids[task](self.features(images) if features is None else features)
 
     @torch.no_grad()
