@@ -8,6 +8,7 @@ the evaluation of every stage at that step. Backends are imported only when conf
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -36,9 +37,10 @@ class DurableCSVWriter(ExperimentWriter):
     A save appends its new rows, flushed to disk, so saving costs the rows it adds, not the whole
     file (rewriting it at every save made a long run's logging quadratic: 20,000 rows took 183 s).
     The file is rewritten, atomically, only where its rows change: a resume that drops rows past
-    ``keep_rows``, or new columns. An append that fails (a full disk) is cut back, so the file
-    holds whole rows only; a process killed mid-append can leave a partial last row, past every
-    row a durable state counts, which the resume drops."""
+    ``keep_rows``, or new columns (until that rewrite succeeds, later saves rewrite too: rows are
+    never appended under an older header). An append that fails (a full disk, even after a short
+    write) is cut back, so the file holds whole rows only; a process killed mid-append can leave
+    a partial last row, past every row a durable state counts, which the next writer drops."""
 
     def __init__(self, log_dir: str, keep_rows: int | None = None) -> None:  # noqa: D107
         # Not super().__init__: Lightning's deletes an existing metrics.csv.
@@ -48,19 +50,32 @@ class DurableCSVWriter(ExperimentWriter):
         self.metrics_file_path = str(Path(log_dir) / self.NAME_METRICS_FILE)
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         self.metrics_keys: list[str] = []
+        self.file_keys: list[str] = []  # the columns of the file's header, as written
         self.saved_rows = 0  # whole rows in the file
         path = Path(self.metrics_file_path)
         if path.is_file():
             self.metrics_keys, rows = self._read()
-            if keep_rows is not None and len(rows) > keep_rows:
-                rows = rows[:keep_rows]
-                self._rewrite(rows)
-            self.saved_rows = len(rows)
+            self.file_keys = list(self.metrics_keys)
+            # A process killed mid-append leaves its last row cut short: never one to keep.
+            kept = rows[:-1] if self._ends_mid_row() else rows
+            if keep_rows is not None:
+                kept = kept[:keep_rows]
+            if len(kept) < len(rows):
+                self._rewrite(kept)
+            self.saved_rows = len(kept)
 
     @property
     def row_count(self) -> int:
         """Rows logged so far, saved or not."""
         return self.saved_rows + len(self.metrics)
+
+    def _ends_mid_row(self) -> bool:
+        """Whether the file's last line lacks its line end (a row whose writing was cut short)."""
+        with open(self.metrics_file_path, "rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
 
     def _read(self) -> tuple[list[str], list[dict[str, Any]]]:
         with open(self.metrics_file_path, newline="") as handle:
@@ -75,27 +90,43 @@ class DurableCSVWriter(ExperimentWriter):
         write_text(self.metrics_file_path, text.getvalue())
 
     def _append(self, rows: list[dict[str, Any]]) -> None:
+        """Write ``rows`` at the end of the file, unbuffered and synced; on any failure the file
+        is cut back to its size before, so it keeps whole rows only."""
         path = Path(self.metrics_file_path)
         text = io.StringIO(newline="")
-        csv.DictWriter(text, fieldnames=self.metrics_keys).writerows(rows)
-        with open(path, "ab") as handle:
-            size = handle.tell()
+        csv.DictWriter(text, fieldnames=self.file_keys).writerows(rows)
+        data = memoryview(text.getvalue().encode())
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except OSError as error:
+            raise write_error(path, error) from error
+        try:
+            size = os.fstat(fd).st_size
             try:
                 fault_point(f"write:{path.name}")
-                handle.write(text.getvalue().encode())
-                handle.flush()
-                os.fsync(handle.fileno())
+                while data:  # a write can be short (a disk filling up): go on until it fails
+                    data = data[os.write(fd, data) :]
+                os.fsync(fd)
             except OSError as error:
-                handle.truncate(size)  # whole rows only: what was there before this save
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)  # whole rows only: what was there before this save
+                raise write_error(path, error) from error
+        finally:
+            try:
+                os.close(fd)
+            except OSError as error:
                 raise write_error(path, error) from error
 
     def save(self) -> None:
         if not self.metrics:
             return
-        new_keys = self._record_new_keys()
-        if new_keys or not Path(self.metrics_file_path).is_file():
+        self._record_new_keys()
+        if self.metrics_keys != self.file_keys or not Path(self.metrics_file_path).is_file():
+            # New columns (or none written yet): the whole file, atomically. The header counts as
+            # written only once this succeeds, so a save after a failed one rewrites it again.
             rows = self._read()[1] if self.saved_rows else []
             self._rewrite(rows[: self.saved_rows] + self.metrics)
+            self.file_keys = list(self.metrics_keys)
         else:
             self._append(self.metrics)
         self.saved_rows += len(self.metrics)

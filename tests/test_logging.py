@@ -127,3 +127,71 @@ def test_the_csv_log_appends_its_rows_and_a_failed_write_leaves_whole_rows(
     resumed.log_metrics({"loss": 1.0}, step=2)
     resumed.save()
     assert [row["loss"] for row in rows()] == ["1.5", "1.25", "1.0"]
+
+
+def test_the_csv_log_keeps_whole_rows_under_their_header_whatever_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills up part-way through an append (a short write, then an error), a rewrite
+    for a new column that fails, and a process killed mid-row: the file keeps whole rows, each
+    under the header its columns were written with, and later saves put every row in place."""
+    import errno
+    import os
+
+    import pbgan.loggers
+    from pbgan.io import WriteError
+    from pbgan.loggers import DurableCSVWriter
+
+    path = tmp_path / "metrics.csv"
+
+    def rows() -> list[dict[str, str]]:
+        with open(path, newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    writer = DurableCSVWriter(str(tmp_path))
+    writer.log_metrics({"loss": 1.5}, step=0)
+    writer.save()
+    before = path.read_bytes()
+
+    real_write, calls = os.write, []
+
+    def filling_disk(fd: int, data: bytes) -> int:  # room for 5 more bytes, then none
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:5]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    writer.log_metrics({"loss": 1.25}, step=1)
+    monkeypatch.setattr(os, "write", filling_disk)
+    with pytest.raises(WriteError, match="metrics.csv"):
+        writer.save()
+    monkeypatch.undo()
+    assert len(calls) == 2 and path.read_bytes() == before  # the 5 bytes written are cut back
+    writer.save()
+    assert rows() == [{"loss": "1.5", "step": "0"}, {"loss": "1.25", "step": "1"}]
+
+    def failing_write_text(*args: object, **kwargs: object) -> None:
+        raise WriteError(f"cannot write {path}: No space left on device")
+
+    writer.log_metrics({"fid": 3.0, "loss": 1.0}, step=2)  # a new column: the file is rewritten
+    monkeypatch.setattr(pbgan.loggers, "write_text", failing_write_text)
+    with pytest.raises(WriteError):
+        writer.save()
+    monkeypatch.undo()
+    writer.log_metrics({"fid": 2.0, "loss": 0.5}, step=3)
+    writer.save()  # not an append under the old header: the rewrite is done now
+    assert list(rows()[0]) == ["fid", "loss", "step"]
+    assert [(row["fid"], row["loss"], row["step"]) for row in rows()] == [
+        ("", "1.5", "0"),
+        ("", "1.25", "1"),
+        ("3.0", "1.0", "2"),
+        ("2.0", "0.5", "3"),
+    ]
+
+    with open(path, "ab") as handle:  # a process killed while it appended a row
+        handle.write(b"1.0,0.2")
+    resumed = DurableCSVWriter(str(tmp_path))  # no durable state's row count: the cut row goes
+    assert resumed.row_count == 4 and path.read_bytes().endswith(b"\n") and len(rows()) == 4
+    resumed.log_metrics({"fid": 1.0, "loss": 0.25}, step=4)
+    resumed.save()
+    assert [row["loss"] for row in rows()] == ["1.5", "1.25", "1.0", "0.5", "0.25"]
