@@ -390,3 +390,100 @@ def test_a_frozen_tasks_output_for_an_image_does_not_depend_on_its_batch() -> No
             whole = net(x)
             assert torch.equal(net(x[:4]), whole[:4])
             assert torch.equal(net(x[5:6]), whole[5:6])
+
+
+def test_weights_cached_in_inference_mode_do_not_break_later_training(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frozen task's cached weight and a mixing layer's bank product made under
+    ``torch.inference_mode`` (a user's sampling, Lightning's predict) are made again for training."""
+    from pbgan.lifelong import bankconv
+
+    monkeypatch.setattr(bankconv, "GEMM_POSITIONS", 10**6)  # the bank product path on the CPU
+    layer = PiggybackConv(6, 8, 3, 1, 1, ratio=0.25)
+    grow(layer, 3)
+    force_schedule(monkeypatch, layer, "mixed")
+    x = torch.randn(2, 6, 5, 5)
+    with torch.inference_mode():
+        for task in (0, 2):
+            layer.set_task(task)
+            layer(x)
+    assert layer._gemm is not None and layer._cached is not None
+    layer.set_task(2)  # the trainable task: mixes through the bank product
+    layer(x.requires_grad_()).square().sum().backward()
+    assert layer.piggyback[2].grad is not None
+    layer.set_task(0)
+    with torch.inference_mode():
+        layer(x.detach())
+    layer(x).square().sum().backward()  # a frozen task passing an input gradient on
+    assert x.grad is not None
+
+
+def test_split_schedule_refuses_a_backward_after_its_matrix_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As autograd does for the other schedules: a mixing matrix changed in place between forward
+    and backward is an error, not a silently different input gradient."""
+    layer = PiggybackConv(6, 8, 3, 1, 1, ratio=0.25)
+    grow(layer, 2)
+    layer.set_task(1)
+    force_schedule(monkeypatch, layer, "split")
+    out = layer(torch.randn(2, 6, 5, 5, requires_grad=True))
+    with torch.no_grad():
+        layer.piggyback[1].add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.square().sum().backward()
+
+
+def test_a_step_never_hands_a_weight_made_without_gradients_to_a_call_with_them() -> None:
+    layer = PiggybackConv(6, 8, 3, 1, 1, ratio=0.25)
+    grow(layer, 2)
+    layer.set_task(1)
+    x = torch.randn(2, 6, 5, 5)
+    layer.begin_step(2)
+    with torch.no_grad():
+        layer(x)
+    layer(x).square().sum().backward()
+    layer.end_step()
+    assert layer.piggyback[1].grad is not None and layer.unconstrained[1].grad is not None
+
+
+def test_loading_a_state_dict_rebuilds_the_bank_and_drops_cached_weights() -> None:
+    """A plain ``load_state_dict`` into a layer or a network (no call of ``rebuild_derived``)
+    computes what the source computes."""
+    torch.manual_seed(0)
+    source, target = (PiggybackConv(6, 8, 3, 1, 1, ratio=0.25) for _ in range(2))
+    grow(source, 3)
+    grow(target, 3)
+    x = torch.randn(2, 6, 5, 5)
+    target.set_task(1)
+    target(x)  # caches task 1's weight, composed from the target's own bank
+    target.load_state_dict(source.state_dict())
+    for task in range(3):
+        source.set_task(task)
+        target.set_task(task)
+        assert torch.equal(target(x), source(x))
+    nets = [UNetGenerator(PiggybackFamily(ratio=0.25), ngf=4, num_downs=5) for _ in range(2)]
+    for net in nets:
+        for _ in range(2):
+            net.add_task()
+            net.end_task()
+        net.add_task()
+        net.eval()
+    image = torch.randn(1, 3, 32, 32)
+    nets[1](image)
+    nets[1].load_state_dict(nets[0].state_dict())
+    for task in range(3):
+        for net in nets:
+            net.set_task(task)
+        assert torch.equal(nets[1](image), nets[0](image))
+
+
+def test_a_frozen_weight_composed_under_autocast_stays_float32() -> None:
+    layer = PiggybackConv(6, 8, 3, 1, 1, ratio=0.25)
+    grow(layer, 3)
+    layer.set_task(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        layer(torch.randn(2, 6, 5, 5))
+    cached = layer._cached[1]
+    with torch.no_grad():
+        exact = layer.task_weight(1)
+    assert cached.dtype == torch.float32 and torch.equal(cached, exact)

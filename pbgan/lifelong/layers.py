@@ -67,6 +67,10 @@ def plain_conv(spec: ConvSpec) -> nn.Module:
     )
 
 
+def _rebuild_after_load(layer: LifelongLayer, incompatible_keys: object) -> None:
+    layer.rebuild_derived()
+
+
 class LifelongLayer(nn.Module):
     """Interface of every layer that keeps separate parameters per task.
 
@@ -86,6 +90,9 @@ class LifelongLayer(nn.Module):
         self.active = -1
         self.label = label  # the layer's name in tables (``down3``, ``block2a``); set by the network
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
+        # Loaded tensors invalidate what is derived from them (a bank, cached weights), also for a
+        # caller that loads a plain state dict into a layer or a network.
+        self.register_load_state_dict_post_hook(_rebuild_after_load)
 
     def factory(self) -> dict:
         """``device`` and ``dtype`` keyword arguments for a new task's tensors."""
@@ -225,20 +232,30 @@ class TaskConv(LifelongLayer):
         """The weight ``forward`` uses: a frozen task's composed once and cached; the trainable
         task's composed on every call, or once per step while the step shares weights."""
         if task < self.frozen:
-            if self._cached is None or self._cached[0] != task:
-                with torch.no_grad():
+            cached = self._cached
+            # Composed in float32 whatever autocast is on (the cache serves every later call), and
+            # again outside inference mode if it was made inside it (an inference tensor cannot
+            # take part in autograd).
+            if (
+                cached is None
+                or cached[0] != task
+                or (cached[1].is_inference() and not torch.is_inference_mode_enabled())
+            ):
+                with torch.no_grad(), torch.autocast(self._anchor.device.type, enabled=False):
                     self._cached = (task, self.task_weight(task).contiguous())
             return self._cached[1]
         return self.per_step("weight", lambda: self.task_weight(task))
 
     def per_step(self, key: str, make):
         """``make()``, made once per training step while the step shares weights (kept under
-        ``key`` until :meth:`end_step`), else made on every call."""
+        ``key`` and the grad mode until :meth:`end_step`: a call without gradients never hands its
+        product to one with them), else made on every call."""
         if self._step is None:
             return make()
-        if key not in self._step:
-            self._step[key] = make()
-        return self._step[key]
+        slot = (key, torch.is_grad_enabled())
+        if slot not in self._step:
+            self._step[slot] = make()
+        return self._step[slot]
 
     def begin_step(self, calls: int) -> None:
         """Share the trainable weight across the next ``calls`` calls (one training step)."""

@@ -74,14 +74,16 @@ class SplitConv(torch.autograd.Function):
                 torch.mm(combined_t, bank_out[b], out=target)
             else:
                 torch.addmm(bias[n_new:, None].expand_as(target), combined_t, bank_out[b], out=target)
-        ctx.save_for_backward(x, new, bank_out)
+        # The mixing matrix is saved only so that autograd's version check refuses a backward
+        # after it changed in place (the input gradient composes it again at backward time).
+        ctx.save_for_backward(x, new, bank_out, mixing)
         ctx.geometry, ctx.compose, ctx.n_new = geometry, compose, n_new
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        x, new, bank_out = ctx.saved_tensors
+        x, new, bank_out, _ = ctx.saved_tensors
         stride, padding, output_padding, transposed = ctx.geometry
         n_new = ctx.n_new
         grad = grad.contiguous()
