@@ -45,7 +45,8 @@ class DurableCheckpointIO(TorchCheckpointIO):
         previous = path.with_name(PREVIOUS) if path.name == LAST else None
 
         def write(tmp: Path) -> None:
-            torch.save(checkpoint, tmp)
+            with open(tmp, "wb") as handle:  # a full disk as an OSError (see pbgan.io.save_torch)
+                torch.save(checkpoint, handle)
             # The old checkpoint becomes the previous one only once the new one is complete.
             if previous is not None and path.is_file():
                 os.replace(path, previous)

@@ -84,6 +84,13 @@ def generate(
     images = input_images(Path(source))
     out_dir = output_folder(output, "--output")
     names = output_names(images)
+    sources = {path.resolve() for path in images}
+    for path in images:  # checked before anything is written: an input is the user's, never replaced
+        if (out_dir / names[path]).resolve() in sources:
+            raise PbganError(
+                f"--output {out_dir}: its {names[path]} would replace an input image ({path}); "
+                "write the translations to another folder"
+            )
     target = pick_device(device)
     net = net.to(target).eval()
     written = []

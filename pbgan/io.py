@@ -78,6 +78,18 @@ def write_error(path: Path, error: OSError) -> WriteError:
     return WriteError(f"could not write {path}: {reason}; {hint}. Every file written before is intact")
 
 
+def _os_error_behind(error: BaseException) -> OSError | None:
+    """The ``OSError`` an error was raised while handling (torch's zip writer, failing to write
+    through a Python file, raises its own ``RuntimeError`` when it closes the archive)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it over ``path``."""
     path = Path(path)
@@ -100,6 +112,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     except OSError as error:
         raise write_error(path, error) from error
     except RuntimeError as error:  # torch.save's writer reports a failed write as RuntimeError
+        cause = _os_error_behind(error)  # writing to a file: the OSError it ran into (save_torch)
+        if cause is not None:
+            raise write_error(path, cause) from error
         if "writ" not in str(error):
             raise
         raise write_error(path, OSError(0, "the write failed (is the disk full?)")) from error
@@ -109,15 +124,40 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def save_torch(path: str | Path, obj: Any) -> Path:
+    """``torch.save(obj)`` to ``path``, atomically. Written through an open file: saving to a path
+    directly, torch reports a full disk as an opaque ``RuntimeError`` (``unexpected pos ...``),
+    through a file as the ``OSError`` it is, which becomes the one-line :class:`WriteError`."""
+    import torch
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+
+    return atomic_write(path, write)
+
+
+def save_torchscript(path: str | Path, module: Any) -> Path:
+    """``torch.jit.save(module)`` to ``path``, atomically, through an open file (to a path, a full
+    disk aborts the whole process from inside TorchScript's writer)."""
+    import torch
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            torch.jit.save(module, handle)
+
+    return atomic_write(path, write)
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON, atomically."""
     text = json.dumps(data, indent=2, allow_nan=True)
-    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
+    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    """Write ``text`` atomically, UTF-8 encoded."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def is_temp_file(path: Path) -> bool:
@@ -158,6 +198,10 @@ def set_damaged_aside(path: Path, error: object, then: str = "") -> Path:
     user's) and say so in one warning line: the error, the new name and ``then``, what happens next.
     """
     aside = path.with_name(path.name + DAMAGED_SUFFIX)
+    number = 1
+    while aside.exists():  # an earlier damaged copy is the user's too: never replaced
+        aside = path.with_name(f"{path.name}{DAMAGED_SUFFIX}.{number}")
+        number += 1
     os.replace(path, aside)
     log.warning("warning: %s; set aside as %s%s", error, aside.name, f", {then}" if then else "")
     return aside

@@ -7,6 +7,8 @@ to be pbgan networks and layer families before anything is built from them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import torch
 
 from datamodules import DIRECTIONS
 from pbgan.errors import PbganError
-from pbgan.io import DamagedFile, atomic_write, verify_archive
+from pbgan.io import DamagedFile, save_torch, verify_archive
 from pbgan.lifelong.network import LifelongNet
 from pbgan.modules.base import LifelongGANModule
 from pbgan.nodes import build_generator
@@ -135,12 +137,50 @@ def save_lifelong_file(
         **(extra or {}),
     }
     payload = compact(payload)
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return save_torch(path, payload)
 
 
 class DamagedLifelongFile(PbganError):
     """A lifelong file whose bytes cannot be read back: truncated, failing its checksums or its
     unpickler, or with generators that cannot be rebuilt."""
+
+
+MAX_TASKS = 10_000  # far past any sequence; a file claiming more is damaged or hostile
+
+
+def check_task_name(name: object) -> str | None:
+    """Why ``name`` cannot name a task (it becomes part of file names: samples, exports), or None."""
+    if not isinstance(name, str) or not name:
+        return f"{name!r} is not a name"
+    if name in (".", "..") or any(c in name for c in "/\\\0"):
+        return f"{name!r} is not a plain file name"
+    return None
+
+
+def check_fields(path: Path, payload: dict[str, Any]) -> None:
+    """Refuse a file whose fields are not what pbgan writes (types, counts, task names): a damaged
+    or hostile file is named here, before anything is built from it."""
+
+    def refuse(what: str) -> None:
+        raise DamagedLifelongFile(f"{path} is not a readable lifelong model file: {what}")
+
+    version, frozen, tasks = payload.get("version", 0), payload.get("frozen_tasks"), payload.get("tasks")
+    if type(version) is not int or version < 0:
+        refuse(f"its format version is {version!r}")
+    if type(frozen) is not int or not 0 <= frozen <= MAX_TASKS:
+        refuse(f"its task count is {frozen!r}")
+    if not isinstance(tasks, list) or len(tasks) != frozen:
+        refuse(f"it lists {len(tasks) if isinstance(tasks, list) else 'no'} tasks for {frozen} stored")
+    for task in tasks:
+        why = check_task_name(task.get("name") if isinstance(task, dict) else None)
+        if why:
+            refuse(f"a task's name {why}")
+    generators = payload.get("generators")
+    if not isinstance(generators, dict) or not generators:
+        refuse("it holds no generators")
+    for name, entry in generators.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("state_dict"), dict):
+            refuse(f"its generator {name!r} holds no stored tensors")
 
 
 def load_lifelong_file(path: str | Path) -> dict[str, Any]:
@@ -158,6 +198,7 @@ def load_lifelong_file(path: str | Path) -> dict[str, Any]:
         raise DamagedLifelongFile(f"{path} is not a readable lifelong model file ({error})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise PbganError(f"{path} is not a pbgan lifelong model file")
+    check_fields(path, payload)
     if payload.get("version", 0) > FORMAT_VERSION:
         raise PbganError(
             f"{path} has format version {payload['version']}, newer than this pbgan reads "
@@ -191,6 +232,18 @@ def load_tasks_into(
         raise PbganError(f"the stored tensors cannot be read ({error}); the file is damaged") from None
     net.rebuild_derived()
     return net
+
+
+@contextmanager
+def rebuilding(path: str | Path) -> Iterator[None]:
+    """Networks built from a file's records: what fails there (sizes no network takes, tensors that
+    do not fit, memory no machine has) is the file's damage, named as such."""
+    try:
+        yield
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError, MemoryError) as error:
+        raise DamagedLifelongFile(
+            f"{path}: its generators cannot be rebuilt ({error}); the file is damaged"
+        ) from None
 
 
 def restore_generator(entry: dict[str, Any], frozen_tasks: int, version: int = FORMAT_VERSION) -> LifelongNet:
@@ -253,8 +306,8 @@ def load_task_generator(
     """The lifelong generator of ``path`` that serves ``task`` in ``direction``, set to that task."""
     payload = load_lifelong_file(path)
     index = resolve_task(payload, task)
-    net = restore_generator(
-        payload["generators"][generator_name(payload, direction)], payload["frozen_tasks"], payload["version"]
-    )
+    entry = payload["generators"][generator_name(payload, direction)]
+    with rebuilding(path):
+        net = restore_generator(entry, payload["frozen_tasks"], payload["version"])
     net.set_task(index)
     return net, index, payload

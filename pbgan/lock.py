@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from pbgan.errors import PbganError
+from pbgan.io import write_error
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,13 @@ class RunLock:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         if previous:
             log.info("[pbgan] %s was left locked by %s, which is gone: taking it over", self.folder, previous)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+            os.fsync(fd)
+        except OSError as error:  # a full disk: the lock is let go, the run does not start
+            os.close(fd)
+            raise write_error(self.path, error) from error
         self._fd = fd
         return self
 

@@ -18,7 +18,7 @@ import torch
 
 from pbgan.errors import PbganError
 from pbgan.evaluation import TaskEvalSet
-from pbgan.lifelong_file import load_lifelong_file, node_differences, restore_module
+from pbgan.lifelong_file import load_lifelong_file, node_differences, rebuilding, restore_module
 from pbgan.modules.base import LifelongGANModule
 from pbgan.results import ContinualResults
 from pbgan.tasks import TaskSpec
@@ -78,7 +78,8 @@ class PriorState:
         ]
 
     def load_into(self, module: LifelongGANModule) -> None:
-        restore_module(module, self.payload)
+        with rebuilding(self.path):
+            restore_module(module, self.payload)
 
     # -- init_from ------------------------------------------------------------------------------
     def check_new_tasks(self, specs: list[TaskSpec]) -> None:

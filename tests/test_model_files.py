@@ -238,3 +238,74 @@ def test_a_16_bit_image_is_read_with_its_range_not_as_white(tmp_path: Path) -> N
     assert np.abs(pixels - ramp / 257).max() <= 0.5 + 1e-9
     tensor = load_image(path, 1, 32)
     assert -1.0 <= float(tensor.min()) < -0.9 and 0.9 < float(tensor.max()) <= 1.0
+
+
+def test_a_model_file_with_fields_pbgan_never_writes_is_named_damaged(
+    pix2pix_file: Path, tmp_path: Path
+) -> None:
+    """Wrong types, counts that do not match, a task count that would take forever to rebuild, a
+    task name that would write outside the output folder, sizes no network takes: each named as a
+    damaged file, before anything is built or written."""
+    original = load_lifelong_file(pix2pix_file)
+    cases = {
+        "version": lambda p: p.update(version="5"),
+        "count": lambda p: p.update(frozen_tasks="2"),
+        "huge": lambda p: p.update(frozen_tasks=10**9),
+        "mismatch": lambda p: p.update(frozen_tasks=1),
+        "tasks": lambda p: p.update(tasks=["a", "b"]),
+        "escape": lambda p: p["tasks"][0].update(name="../escaped"),
+        "absolute": lambda p: p["tasks"][1].update(name=str(tmp_path / "escaped")),
+        "no_state": lambda p: p["generators"]["generator"].pop("state_dict"),
+    }
+    for case, change in cases.items():
+        payload = load_lifelong_file(pix2pix_file)
+        change(payload)
+        path = tmp_path / f"{case}.pt"
+        torch.save(payload, path)
+        with pytest.raises(PbganError, match=f"{case}.pt is not a readable lifelong model file"):
+            load_lifelong_file(path)
+    payload = dict(original)
+    generators = {"generator": dict(original["generators"]["generator"])}
+    generators["generator"]["node"] = {**generators["generator"]["node"], "ngf": 10**7}
+    payload["generators"] = generators
+    torch.save(payload, tmp_path / "wide.pt")
+    with pytest.raises(PbganError, match="wide.pt: its generators cannot be rebuilt"):
+        load_task_generator(tmp_path / "wide.pt", 1)
+    assert not list(tmp_path.glob("escaped*")) and not list(tmp_path.parent.glob("escaped*"))
+
+
+def test_generate_refuses_to_write_over_its_input_images(pix2pix_file: Path, tmp_path: Path) -> None:
+    inputs = image_folder(tmp_path / "images", 2)
+    before = {path.name: path.read_bytes() for path in inputs.iterdir()}
+    with pytest.raises(PbganError, match="would replace an input image"):
+        generate(pix2pix_file, "1", inputs, inputs)
+    assert {path.name: path.read_bytes() for path in inputs.iterdir()} == before
+
+
+def test_a_full_disk_is_named_for_model_files_and_exports_not_a_torch_error(tmp_path: Path) -> None:
+    """``torch.save`` and ``torch.jit.save`` running out of room (a file size limit here, as a
+    full disk would): the one-line write error naming the file, no temp file left, no abort."""
+    script = f"""
+import resource, signal, sys, torch
+from pathlib import Path
+from pbgan.io import WriteError, save_torch, save_torchscript
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+folder = Path({str(tmp_path)!r})
+for name, save, obj in (
+    ("model.pt", save_torch, {{"w": torch.zeros(1_000_000)}}),
+    ("net.torchscript.pt", save_torchscript, torch.jit.script(torch.nn.Linear(600, 600))),
+):
+    try:
+        save(folder / name, obj)
+    except WriteError as error:
+        print("refused:", error)
+print("left:", sorted(p.name for p in folder.iterdir()))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":", 1)[0] for line in lines] == ["refused", "refused", "left"]
+    assert "could not write" in lines[0] and "model.pt: File too large" in lines[0]
+    assert "net.torchscript.pt: File too large" in lines[1]
+    assert lines[2] == "left: []"

@@ -458,3 +458,22 @@ def test_storage_against_quality_is_a_table_and_a_csv(multirun: Path, tmp_path: 
     assert "## Storage against quality" in report.markdown
     with open(report.files["efficiency.csv"], newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 2
+
+
+def test_a_run_page_that_cannot_be_written_is_a_warning_not_the_end_of_the_report(
+    multirun: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Runs that ended before pages existed get theirs written by the report; a full disk there
+    leaves the run unlinked with a warning, and the sweep's report is still written."""
+    from pbgan.report.render import write_report
+
+    copy = shutil.copytree(multirun, tmp_path / "sweep")
+    for page in copy.rglob("report.html"):
+        page.unlink()
+    import pbgan.faults
+
+    monkeypatch.setattr(pbgan.faults, "_reached", {})
+    monkeypatch.setenv("PBGAN_FAULT", "write:report.html@1:enospc")  # the first run's page
+    report = write_report(copy)
+    assert "cannot write its report.html" in caplog.text
+    assert report.files["report.html"].is_file() and report.files["report.md"].is_file()

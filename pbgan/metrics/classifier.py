@@ -20,7 +20,7 @@ from torch import nn
 
 from pbgan.errors import PbganError
 from pbgan.faults import fault_point
-from pbgan.io import atomic_write
+from pbgan.io import save_torch
 
 # Bump when the network or its training changes: old caches are ignored (2: train images in
 # EpochShuffle order).
@@ -133,7 +133,7 @@ def predict(model: DomainClassifier, images: torch.Tensor, batch_size: int = 128
 
 def save_classifier(path: Path, model: DomainClassifier, meta: dict[str, Any]) -> None:
     payload = {"state_dict": model.state_dict(), "meta": meta}
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    save_torch(path, payload)
 
 
 def load_classifier(

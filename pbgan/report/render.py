@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pbgan.errors import PbganError
+from pbgan.io import WriteError, write_text
 from pbgan.report.loading import Run, load_runs
 from pbgan.report.tables import (
     efficiency_rows,
@@ -251,15 +252,14 @@ def write_report(directory: str | Path, out: str | Path | None = None) -> Report
     }
     files = {}
     for name, text in tables.items():
-        files[name] = out / name
-        files[name].write_text(text, encoding="utf-8")
+        files[name] = write_text(out / name, text)
     from pbgan.report.html import PAGE, write_run_page, write_sweep_page
 
     for run in runs:  # each run's own page, for runs that ended before pages existed
         if not (run.path / PAGE).is_file():
             try:
                 write_run_page(run.path)
-            except OSError as error:
+            except (OSError, WriteError) as error:
                 log.warning(
                     "%s: cannot write its %s (%s); the sweep's page lists it unlinked", run.path, PAGE, error
                 )
