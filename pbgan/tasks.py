@@ -45,6 +45,13 @@ def task_specs(cfg: DictConfig) -> list[TaskSpec]:
     tasks = cfg.task_seq.get("tasks") or {}
     if not tasks:
         raise ConfigError(f"task_seq={cfg.task_seq.get('name')!r} lists no tasks under 'tasks'")
+    for key, task in tasks.items():  # a task's name names its folders and files (samples, exports)
+        name = str(task.get("name", key))
+        if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+            raise ConfigError(
+                f"task_seq.tasks.{key}: the name {name!r} cannot name files; "
+                "use letters, digits, '_', '-' or '.' (no '/')"
+            )
     return [
         TaskSpec(
             name=str(task.get("name", key)),

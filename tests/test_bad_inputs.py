@@ -66,3 +66,11 @@ def test_a_val_folder_too_small_for_fid_names_the_task_and_the_fix(tmp_path: Pat
     ):
         check_val_size(spec, datamodule, ["l1", "fid"])
     check_val_size(spec, datamodule, ["l1"])  # one image is enough without FID
+
+
+@pytest.mark.parametrize("name", ["../up", "a/b", ".."])
+def test_a_task_name_that_cannot_name_files_is_refused(name: str) -> None:
+    """Task names become folder and file names (samples, checkpoints, exports): a name with a
+    path in it is refused before anything runs, naming the option."""
+    with pytest.raises(ConfigError, match=r"task_seq.tasks.map2aerial: the name .* cannot name files"):
+        task_specs(compose_config([f"task_seq.tasks.map2aerial.name='{name}'"]))
