@@ -59,6 +59,31 @@ def output_folder(path: str | Path, option: str) -> Path:
     return folder
 
 
+def add_imports(parser: argparse.ArgumentParser) -> None:
+    """``--import MODULE``: modules the user trusts, imported before a model file is read (a file
+    that names classes of other packages is built only from modules already imported)."""
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first: where the model was trained with your own network, layer "
+        "family or plugin (repeatable)",
+    )
+
+
+def import_trusted(modules: list[str]) -> None:
+    """Import each of ``modules`` (the user's ``--import``), naming one that cannot be."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise PbganError(f"--import {module}: {error}") from None
+
+
 def add_verbosity(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="count", default=0, help="fewer messages (warnings only)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more messages (debug)")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from pbgan.cli import add_verbosity, output_folder, returns_status, setup_logging
+from pbgan.cli import add_imports, add_verbosity, import_trusted, output_folder, returns_status, setup_logging
 from pbgan.errors import PbganError
 from pbgan.io import atomic_write, save_torchscript
 from pbgan.lifelong.standalone import standalone_network
@@ -90,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--image-size", type=int, default=None, help="example input size (default: training size)"
     )
+    add_imports(parser)
     add_verbosity(parser)
     args = parser.parse_args(argv)
     setup_logging(args.verbose - args.quiet)
+    import_trusted(args.imports)
     formats = FORMATS if args.format == "all" else (args.format,)
     written = export_task(args.model, args.task, args.out, formats, args.direction, args.image_size)
     for fmt, (path, diff) in written.items():

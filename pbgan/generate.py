@@ -18,7 +18,7 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from datamodules.images import IMAGE_EXTENSIONS, eight_bit, list_images
-from pbgan.cli import add_verbosity, output_folder, returns_status, setup_logging
+from pbgan.cli import add_imports, add_verbosity, import_trusted, output_folder, returns_status, setup_logging
 from pbgan.errors import PbganError
 from pbgan.io import atomic_write
 from pbgan.lifelong_file import check_input_size, generator_name, load_task_generator
@@ -118,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--image-size", type=int, default=None, help="resize inputs to this (default: training size)"
     )
+    add_imports(parser)
     add_verbosity(parser)
     args = parser.parse_args(argv)
     setup_logging(args.verbose - args.quiet)
+    import_trusted(args.imports)
     written = generate(
         args.model,
         args.task,

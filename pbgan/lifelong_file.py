@@ -249,7 +249,7 @@ def rebuilding(path: str | Path) -> Iterator[None]:
 def restore_generator(entry: dict[str, Any], frozen_tasks: int, version: int = FORMAT_VERSION) -> LifelongNet:
     """Rebuild one lifelong net with ``frozen_tasks`` frozen tasks and load its stored tensors."""
     return load_tasks_into(
-        build_generator(entry["node"], "lifelong file"), entry, frozen_tasks, version
+        build_generator(entry["node"], "lifelong file", imports=False), entry, frozen_tasks, version
     ).eval()
 
 
@@ -294,7 +294,7 @@ def check_input_size(node: dict[str, Any], size: int, option: str) -> int:
     if size < 1:
         raise PbganError(f"{option} {size}: an image size is a positive number of pixels")
     try:
-        target_class(str(node["_target_"]), "lifelong file").fit_options(node, size)
+        target_class(str(node["_target_"]), "lifelong file", imports=False).fit_options(node, size)
     except PbganError as error:
         raise PbganError(f"{option} {size} does not fit this model: {error}") from None
     return size

@@ -8,6 +8,7 @@ is called.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from hydra.errors import InstantiationException
@@ -44,8 +45,17 @@ def extension_bases() -> tuple[type, ...]:
     return (LifelongNet, LayerFamily, TrainingPlugin, LifelongGANModule)
 
 
-def target_class(target: str, where: str) -> type:
-    """The class ``target`` names, if it is one of pbgan's extension points."""
+def target_class(target: str, where: str, imports: bool = True) -> type:
+    """The class ``target`` names, if it is one of pbgan's extension points. ``imports=False`` (a
+    node read from a model file): its module must be pbgan's or one already imported, since
+    importing a module runs its code and a file may come from anyone."""
+    module = target.rpartition(".")[0]
+    if not imports and not (module == "pbgan" or module.startswith("pbgan.") or module in sys.modules):
+        raise PbganError(
+            f"{where}: _target_ {target!r} is defined in {module!r}, which is not imported; a model "
+            "file never makes pbgan import a module (that would run its code): if you trust it, "
+            f"import it first (generate and export: --import {module})"
+        )
     try:
         cls = get_class(target)
     except Exception as error:  # ImportError, AttributeError, or not a class
@@ -61,12 +71,13 @@ def target_class(target: str, where: str) -> type:
     return cls
 
 
-def build(node: Any, where: str, **kwargs: Any) -> Any:
-    """Instantiate a plain node after checking every ``_target_`` in it; a user error raised while
-    building surfaces as itself, not as Hydra's wrapper."""
+def build(node: Any, where: str, imports: bool = True, **kwargs: Any) -> Any:
+    """Instantiate a plain node after checking every ``_target_`` in it (``imports``: see
+    :func:`target_class`); a user error raised while building surfaces as itself, not as Hydra's
+    wrapper."""
     node = plain(node)
     for target in targets(node):
-        target_class(target, where)
+        target_class(target, where, imports)
     try:
         return instantiate(node, **kwargs, _convert_="all")
     except InstantiationException as error:
@@ -76,13 +87,13 @@ def build(node: Any, where: str, **kwargs: Any) -> Any:
         raise PbganError(f"{where}: {error}") from None
 
 
-def build_generator(node: Any, where: str = "model.generator") -> Any:
+def build_generator(node: Any, where: str = "model.generator", imports: bool = True) -> Any:
     """A lifelong generator from its resolved node; the net keeps the node (``net.node``), which
     is what the lifelong file stores to rebuild it."""
     from pbgan.lifelong.network import LifelongNet
 
     node = plain(node)
-    net = build(node, where)
+    net = build(node, where, imports)
     if not isinstance(net, LifelongNet):
         raise PbganError(f"{where}: _target_ {node.get('_target_')!r} does not build a lifelong network")
     net.node = node

@@ -309,3 +309,39 @@ print("left:", sorted(p.name for p in folder.iterdir()))
     assert "could not write" in lines[0] and "model.pt: File too large" in lines[0]
     assert "net.torchscript.pt: File too large" in lines[1]
     assert lines[2] == "left: []"
+
+
+def test_a_model_file_never_makes_pbgan_import_a_module(
+    pix2pix_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generator node naming a class of a module nobody imported is refused before the module
+    is imported (importing runs its code); ``--import`` is how a user vouches for one."""
+    marker = tmp_path / "imported"
+    (tmp_path / "pbgan_untrusted_mod.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).touch()\n"
+        "from pbgan.networks import UNetGenerator as Net\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "pbgan_untrusted_mod", raising=False)
+    payload = load_lifelong_file(pix2pix_file)
+    payload["generators"]["generator"]["node"]["_target_"] = "pbgan_untrusted_mod.Net"
+    torch.save(payload, tmp_path / "foreign.pt")
+    with pytest.raises(PbganError, match="'pbgan_untrusted_mod', which is not imported"):
+        load_task_generator(tmp_path / "foreign.pt", 1)
+    with pytest.raises(PbganError, match="which is not imported"):
+        export_task(tmp_path / "foreign.pt", 1, tmp_path / "out")
+    assert not marker.exists()
+    from pbgan.generate import main
+
+    inputs = image_folder(tmp_path / "in", 1)
+    args = [
+        str(tmp_path / "foreign.pt"),
+        "--task",
+        "1",
+        "--input",
+        str(inputs),
+        "--output",
+        str(tmp_path / "o"),
+    ]
+    assert main([*args, "--import", "pbgan_untrusted_mod"]) == 0  # vouched for: imported, then built
+    assert marker.exists() and len(list((tmp_path / "o").iterdir())) == 1
