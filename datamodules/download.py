@@ -285,6 +285,13 @@ def fetch(
     dataset = DATASETS[name]
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     target = data_dir / dataset.name
+    if data_dir.exists() and not data_dir.is_dir():
+        raise PbganError(f"{data_dir} is a file, not a folder for datasets: pass another --data-dir")
+    if (target.exists() or target.is_symlink()) and not target.is_dir() and not force:
+        raise PbganError(
+            f"{target} is a file, not the {dataset.name} dataset folder: move it away, or rerun with "
+            f"--force to replace it (`{download_command(dataset.name, data_dir)} --force`)"
+        )
     if target.is_dir() and not force:
         problems = layout_problems(target, dataset)
         if not problems:

@@ -472,6 +472,22 @@ def test_incomplete_dataset_folder_needs_force(tmp_path: Path) -> None:
     assert len(list((data_dir / "facades" / "train").iterdir())) == 3
 
 
+def test_a_file_where_the_dataset_folder_goes_is_kept_unless_forced(tmp_path: Path) -> None:
+    archive = make_tar(
+        write_aligned(tmp_path / "src", {"train": 3, "val": 2, "test": 2}), tmp_path / "f.tgz", "facades"
+    )
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "facades").write_text("the user's notes")
+    message = error_of(lambda: download.fetch("facades", data_dir, url=archive.as_uri()))
+    assert "is a file, not the facades dataset folder" in message and "--force" in message
+    assert (data_dir / "facades").read_text() == "the user's notes"
+    assert download.fetch("facades", data_dir, url=archive.as_uri(), force=True) == "downloaded"
+    assert (data_dir / "facades" / "train").is_dir()
+    message = error_of(lambda: download.fetch("facades", archive, url=archive.as_uri()))
+    assert f"{archive} is a file, not a folder for datasets" in message
+
+
 def test_data_cli_list_download_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     archive = make_tar(
         write_aligned(tmp_path / "src", {"train": 1, "val": 1, "test": 1}), tmp_path / "f.tgz", "facades"
