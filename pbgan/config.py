@@ -53,6 +53,28 @@ def check_objective(cfg: DictConfig) -> None:
         )
 
 
+def check_metric_options(cfg: DictConfig) -> None:
+    """The evaluation's counts and the domain classifier's settings, before the classifier trains."""
+    from dataclasses import fields
+
+    from pbgan.metrics.classifier import ClassifierSettings
+
+    sample = cfg.eval.get("sample_images")
+    if not isinstance(sample, int) or isinstance(sample, bool) or sample < 0:
+        raise ConfigError(f"eval.sample_images={sample!r} must be a whole number of 0 or more")
+    if "kid" in cfg.eval.metrics:
+        for option in ("metrics.kid.subsets", "metrics.kid.subset_size"):
+            check_positive(cfg, option)
+    known = {field.name for field in fields(ClassifierSettings)} | {"source_domains"}
+    unknown = sorted(set(cfg.metrics.classifier) - known)
+    if unknown:
+        raise ConfigError(
+            f"metrics.classifier.{unknown[0]} is not a classifier setting: use {', '.join(sorted(known))}"
+        )
+    for option in ("width", "epochs", "batch_size", "train_images"):
+        check_positive(cfg, f"metrics.classifier.{option}")
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Refuse impossible settings before any work starts, naming the option and the fix."""
     check_ratio(cfg.ratio)
@@ -62,8 +84,8 @@ def validate_config(cfg: DictConfig) -> None:
             "'family' node with a _target_ (see conf/method/piggyback.yaml)"
         )
     seed = cfg.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"seed={seed!r} must be a whole number, for example seed=0")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r} must be a whole number of 0 or more, for example seed=0")
     for option in (
         "data.image_size",
         "eval.num_images",
@@ -73,6 +95,7 @@ def validate_config(cfg: DictConfig) -> None:
         "model.discriminator.ndf",
     ):
         check_positive(cfg, option)
+    check_metric_options(cfg)
     check_task_length(cfg)
     check_codec(str(cfg.get("storage", {}).get("dtype", "float32")))
     check_objective(cfg)

@@ -54,7 +54,20 @@ def instantiate_data(spec: TaskSpec) -> pl.LightningDataModule:
         cause = error.__cause__
         if isinstance(cause, PbganError):
             raise cause from None
-        raise
+        raise ConfigError(f"the data node of task {spec.name} cannot be built: {error}") from None
+
+
+def check_image_sizes(
+    cfg: DictConfig, specs: list[TaskSpec], datamodules: list[pl.LightningDataModule]
+) -> None:
+    """One generator, built for ``data.image_size``, sees every task's images: their size must be it."""
+    for spec, datamodule in zip(specs, datamodules):
+        size = getattr(datamodule, "image_size", None)
+        if size is not None and size != cfg.data.image_size:
+            raise ConfigError(
+                f"task {spec.name} gives {size}-pixel images (its data node's crop_size or image_size) "
+                f"but the generator is built for data.image_size={cfg.data.image_size}: set them equal"
+            )
 
 
 def check_channels(specs: list[TaskSpec], datamodules: list[pl.LightningDataModule]) -> None:
@@ -255,6 +268,7 @@ class SequenceRunner:
                 TaskEvalSet.from_loader(spec.name, datamodule.val_dataloader(), int(cfg.eval.num_images))
             )
         check_channels(self.new_specs, datamodules)
+        check_image_sizes(cfg, self.new_specs, datamodules)
         first = datamodules[0]
         node = module_node(cfg, first.input_nc, first.output_nc)
         nodes = target_class(str(node["_target_"]), "model").generator_nodes_of(node["generator"])

@@ -14,7 +14,7 @@ from PIL import Image
 from datamodules.folders import AlignedDataModule
 from pbgan.config import validate_config
 from pbgan.errors import ConfigError
-from pbgan.sequence import check_val_size, task_specs
+from pbgan.sequence import check_image_sizes, check_val_size, instantiate_data, task_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
         ("+trainer.max_steps=1", r"trainer.max_steps=1 trains no batch"),
         ("model.generator.ngf=0", r"model.generator.ngf=0 must be a whole number of at least 1"),
         ("model.discriminator.ndf=-2", r"model.discriminator.ndf=-2 must be a whole number of at least 1"),
+        ("seed=-1", r"seed=-1 must be a whole number of 0 or more"),
+        ("eval.sample_images=-1", r"eval.sample_images=-1 must be a whole number of 0 or more"),
+        ("metrics.kid.subsets=0", r"metrics.kid.subsets=0 must be a whole number of at least 1"),
+        ("metrics.kid.subset_size=0", r"metrics.kid.subset_size=0 must be a whole number of at least 1"),
+        ("+metrics.classifier.bogus=1", r"metrics.classifier.bogus is not a classifier setting: use "),
+        ("metrics.classifier.epochs=0", r"metrics.classifier.epochs=0 must be a whole number of at least 1"),
     ],
 )
 def test_impossible_options_are_named(override: str, message: str) -> None:
@@ -46,7 +52,7 @@ def test_a_bad_option_on_the_command_line_is_one_line_without_a_traceback(tmp_pa
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        "error: seed='abc' must be a whole number, for example seed=0"
+        "error: seed='abc' must be a whole number of 0 or more, for example seed=0"
     ]
     assert not (tmp_path / "run" / "lifelong.pt").exists()
 
@@ -74,3 +80,32 @@ def test_a_task_name_that_cannot_name_files_is_refused(name: str) -> None:
     path in it is refused before anything runs, naming the option."""
     with pytest.raises(ConfigError, match=r"task_seq.tasks.map2aerial: the name .* cannot name files"):
         task_specs(compose_config([f"task_seq.tasks.map2aerial.name='{name}'"]))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("batch_size=abc", r"data.batch_size='abc' must be a whole number of at least 1"),
+        ("batch_size=2.5", r"data.batch_size=2.5 must be a whole number of at least 1"),
+        ("num_workers=-1", r"data.num_workers=-1 must be a whole number of at least 0"),
+        ("image_size=8", r"data.image_size=8 must be a whole number of at least 16"),
+        ("_target_=datamodules.NoSuch", r"the data node of task map2aerial cannot be built"),
+    ],
+)
+def test_a_task_data_node_with_impossible_options_is_named(override: str, message: str) -> None:
+    spec = next(
+        s
+        for s in task_specs(compose_config([f"task_seq.tasks.map2aerial.data.{override}"]))
+        if s.name == "map2aerial"
+    )
+    with pytest.raises(ConfigError, match=message):
+        instantiate_data(spec)
+
+
+def test_a_task_whose_images_are_not_the_generators_size_is_refused_before_training() -> None:
+    cfg = compose_config(["task_seq.tasks.map2aerial.data.image_size=48"])
+    specs = task_specs(cfg)
+    datamodules = [instantiate_data(spec) for spec in specs]
+    message = r"task map2aerial gives 48-pixel images .* data.image_size=32: set them equal"
+    with pytest.raises(ConfigError, match=message):
+        check_image_sizes(cfg, specs, datamodules)

@@ -39,9 +39,16 @@ class SyntheticDataModule(pl.LightningDataModule):
             raise ConfigError(f"synthetic task kind={kind!r} is not known: use one of {known}")
         if direction not in DIRECTIONS:
             raise ConfigError(f"direction={direction!r} is not known: use AtoB or BtoA")
-        for option, value in (("train_size", train_size), ("val_size", val_size), ("batch_size", batch_size)):
-            if value < 1:
-                raise ConfigError(f"data.{option}={value} must be at least 1")
+        for option, value, least in (
+            ("train_size", train_size, 1),
+            ("val_size", val_size, 1),
+            ("batch_size", batch_size, 1),
+            ("num_workers", num_workers, 0),
+            ("seed", seed, 0),
+            ("image_size", image_size, api.MIN_SIZE),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigError(f"data.{option}={value!r} must be a whole number of at least {least}")
         self.kind = kind
         self.paired = bool(paired)
         self.image_size = image_size
