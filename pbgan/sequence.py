@@ -264,9 +264,19 @@ class SequenceRunner:
         for spec, datamodule in zip(self.new_specs, datamodules):
             datamodule.setup("fit")
             check_val_size(spec, datamodule, list(cfg.eval.metrics))
-            new_sets.append(
-                TaskEvalSet.from_loader(spec.name, datamodule.val_dataloader(), int(cfg.eval.num_images))
+            eval_set = TaskEvalSet.from_loader(
+                spec.name, datamodule.val_dataloader(), int(cfg.eval.num_images)
             )
+            if len(eval_set) < int(cfg.eval.num_images):  # every metric of the task is over these
+                log.warning(
+                    "warning: task %s has %d validation images, fewer than eval.num_images=%d: its metrics "
+                    "(FID and KID too) are measured on %d images",
+                    spec.name,
+                    len(eval_set),
+                    int(cfg.eval.num_images),
+                    len(eval_set),
+                )
+            new_sets.append(eval_set)
         check_channels(self.new_specs, datamodules)
         check_image_sizes(cfg, self.new_specs, datamodules)
         first = datamodules[0]

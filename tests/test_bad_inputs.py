@@ -109,3 +109,13 @@ def test_a_task_whose_images_are_not_the_generators_size_is_refused_before_train
     message = r"task map2aerial gives 48-pixel images .* data.image_size=32: set them equal"
     with pytest.raises(ConfigError, match=message):
         check_image_sizes(cfg, specs, datamodules)
+
+
+def test_fewer_val_images_than_eval_num_images_is_said_not_hidden(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pbgan.sequence import run_sequence
+
+    one_task = [f"~task_seq.tasks.{name}" for name in ("map2aerial", "seg2facade", "edges2bag")]
+    run_sequence(compose_config([*one_task, "eval.num_images=6"]), tmp_path)
+    assert "task labels2street has 4 validation images, fewer than eval.num_images=6" in caplog.text
