@@ -108,6 +108,39 @@ class PriorState:
                 "Extend with the settings the model was trained with"
             )
 
+    def check_settings(self, cfg: Any) -> None:
+        """Settings that change what the old tasks' numbers mean, beyond the architecture: the
+        method that trains (methods sharing a layer family build the same generators), the image
+        size the tasks were learned at, and how probe outputs are computed (the forgetting audit
+        compares them with the stored ones)."""
+        theirs = self.payload["results"].get("method")
+        if theirs is not None and theirs != str(cfg.method.name):
+            raise PbganError(
+                f"{self.option}={self.path} was trained with method={theirs}, this config trains with "
+                f"method={cfg.method.name}: pass method={theirs}"
+            )
+        size = self.payload.get("image_size")
+        if size is not None and int(size) != int(cfg.data.image_size):
+            raise PbganError(
+                f"{self.option}={self.path} learned its tasks at {size} pixels, this config at "
+                f"data.image_size={cfg.data.image_size}: pass data.image_size={size} (or a scale group "
+                "of that size)"
+            )
+        stored = self.payload.get("probe_protocol")  # files written before it was kept: not checked
+        if stored is not None:
+            protocol, seed = str(cfg.eval.protocol), int(cfg.seed)
+            if stored["protocol"] != protocol:
+                raise PbganError(
+                    f"{self.option}={self.path} computed its probe outputs with eval.protocol="
+                    f"{stored['protocol']}, this config with eval.protocol={protocol}: the old tasks would "
+                    f"seem to change; pass eval.protocol={stored['protocol']}"
+                )
+            if protocol == "reference" and stored["seed"] != seed:
+                raise PbganError(
+                    f"{self.option}={self.path} drew its probes' dropout with seed={stored['seed']} "
+                    f"(eval.protocol=reference), this config with seed={seed}: pass seed={stored['seed']}"
+                )
+
     def extended_results(self, new_specs: list[TaskSpec], seed: int) -> ContinualResults:
         """The file's continual results with rows and columns to come for the new tasks."""
         results = self.results()

@@ -284,6 +284,7 @@ class SequenceRunner:
         nodes = target_class(str(node["_target_"]), "model").generator_nodes_of(node["generator"])
         if self.prior:  # before any training: a mismatch must cost nothing
             self.prior.check_architecture(str(cfg.model.name), nodes)
+            self.prior.check_settings(cfg)
         suite = build_suite(cfg, self.new_specs, datamodules, new_sets)
         self.results.classifier = suite.classifier_info
         # Re-seed: whether the classifier was trained or read from the cache must not change
@@ -416,6 +417,8 @@ class SequenceRunner:
             # compacted when saved: a slice would carry the whole eval set into the file
             "probe_inputs": probe_inputs,
             "probe_targets": probe_targets,
+            # how the probe outputs were computed: an extending run must compute them alike
+            "probe_protocol": {"protocol": str(self.cfg.eval.protocol), "seed": int(self.cfg.seed)},
             "sequence_step": module.sequence_step,
             "log_rows": training.csv_logger.row_count() if training.csv_logger is not None else None,
         }

@@ -96,3 +96,35 @@ def test_extend_cli_names_the_mismatched_option(first_file: Path, tmp_path: Path
     assert result.returncode == 2
     assert "ngf: file 4, config 8 (set model.generator.ngf" in result.stderr
     assert not (tmp_path / "run" / "lifelong.pt").exists()
+
+
+def test_extend_refuses_settings_that_change_what_the_old_numbers_mean(
+    first_file: Path, tmp_path: Path
+) -> None:
+    """The architecture matching is not enough: the method (methods sharing a layer family build
+    the same generators), the image size and the probe protocol must match the file's too."""
+    with pytest.raises(PbganError, match=r"computed its probe outputs with eval.protocol=eval.*pass eval"):
+        run_sequence(
+            compose_config([*SECOND, "eval.protocol=reference", f"init_from={first_file}"]), tmp_path / "p"
+        )
+    num_downs = load_lifelong_file(first_file)["generators"]["generator"]["node"]["num_downs"]
+    with pytest.raises(PbganError, match=r"learned its tasks at 32 pixels.*pass data.image_size=32"):
+        run_sequence(
+            compose_config(
+                [
+                    *SECOND,
+                    "data.image_size=64",
+                    f"model.generator.num_downs={num_downs}",
+                    f"init_from={first_file}",
+                ]
+            ),
+            tmp_path / "size",
+        )
+    payload = load_lifelong_file(first_file)
+    payload["results"]["method"] = "sft"
+    other = tmp_path / "sft.pt"
+    torch.save(payload, other)
+    with pytest.raises(
+        PbganError, match=r"trained with method=sft, this config trains with method=piggyback"
+    ):
+        run_sequence(compose_config([*SECOND, f"init_from={other}"]), tmp_path / "method")
