@@ -327,3 +327,22 @@ def test_an_extending_run_killed_before_its_first_new_task_is_written(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "continuing task 3 from" in resumed.stdout
     assert_same_run(run, tmp_path / "clean")
+
+
+def test_a_cyclegan_task_resumed_mid_way_is_the_uninterrupted_run(tmp_path: Path) -> None:
+    """CycleGAN's discriminators train on an image pool: the checkpoint carries it, so the resumed
+    run draws the same history (an empty pool after the resume made the runs differ)."""
+    cycle = [
+        "model=cyclegan",
+        "model.generator.ngf=4",
+        "model.generator.n_blocks=1",
+        "model.discriminator.ndf=4",
+        "~task_seq.tasks.map2aerial",
+        "trainer.max_epochs=3",
+        "data.train_size=32",
+    ]
+    reference = tmp_path / "reference"
+    done = pbgan_run(*cycle, f"hydra.run.dir={reference}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    crash_and_resume(tmp_path / "run", "train-batch@20", extra=cycle)  # the pool holds 32 images then
+    assert_same_run(tmp_path / "run", reference)

@@ -73,3 +73,26 @@ def test_pix2pix_has_one_direction() -> None:
     module.begin_task("t")
     with pytest.raises(ValueError, match="direction='BtoA'"):
         module.translate(torch.zeros(1, 3, 32, 32), 0, "BtoA")
+
+
+def test_the_image_pools_travel_with_a_checkpoint() -> None:
+    """A task resumed mid-way must draw from the pool history the uninterrupted run had."""
+    import io
+
+    cfg = compose_config(CYCLE)
+    name = task_specs(cfg)[0].name
+    module = build_module(cfg)
+    module.begin_task(name)
+    module.pool_a.query(torch.randn(3, 3, 32, 32))
+    module.pool_b.query(torch.randn(2, 3, 32, 32))
+    checkpoint: dict = {}
+    module.on_save_checkpoint(checkpoint)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    buffer.seek(0)
+    fresh = build_module(cfg)
+    fresh.begin_task(name)
+    fresh.on_load_checkpoint(torch.load(buffer, weights_only=True))
+    for mine, theirs in ((fresh.pool_a, module.pool_a), (fresh.pool_b, module.pool_b)):
+        assert len(mine.images) == len(theirs.images) > 0
+        assert all(torch.equal(a, b) for a, b in zip(mine.images, theirs.images))

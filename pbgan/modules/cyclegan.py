@@ -82,6 +82,22 @@ class CycleGANModule(LifelongGANModule):
     def discriminators(self) -> list[nn.Module]:
         return [self.d_a, self.d_b]
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Also the image pools: a task resumed mid-way draws from the history the uninterrupted
+        run would (an empty pool after a resume made the run differ from then on)."""
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["pbgan"]["image_pools"] = {
+            "a": [image.detach().cpu() for image in self.pool_a.images],
+            "b": [image.detach().cpu() for image in self.pool_b.images],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        pools = checkpoint.get("pbgan", {}).get("image_pools")
+        if pools is not None:  # checkpoints written before the pools were kept: an empty pool
+            self.pool_a.images = [image.to(self.device) for image in pools["a"]]
+            self.pool_b.images = [image.to(self.device) for image in pools["b"]]
+
     def generate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         return self.g_ab(inputs) if direction == "AtoB" else self.g_ba(inputs)
 

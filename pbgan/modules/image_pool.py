@@ -26,7 +26,7 @@ class ImagePool:
                 chosen.append(image)
             elif torch.rand(1).item() > 0.5:
                 index = int(torch.randint(0, self.size, (1,)).item())
-                chosen.append(self.images[index].clone())
+                chosen.append(self.images[index].to(image.device, copy=True))  # restored on the CPU
                 self.images[index] = image
             else:
                 chosen.append(image)
