@@ -25,7 +25,7 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules import DIRECTIONS
+from datamodules import DIRECTIONS, is_whole
 from datamodules.download import DATASETS, ENV_VAR, download_command
 from datamodules.folder_datasets import (
     SKIP_HINT,
@@ -54,10 +54,6 @@ UNALIGNED_LAYOUT = (
     "an unaligned (CycleGAN) dataset holds trainA/ and trainB/ folders of images, and valA/ + valB/ "
     "or testA/ + testB/ for validation"
 )
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # -- datamodules --------------------------------------------------------------------------------
@@ -119,11 +115,11 @@ class FolderDataModule(pl.LightningDataModule):
                     f"data.{option}={getattr(self, option)!r}: images are read as 1 channel (grey, PIL 'L') "
                     f"or 3 (PIL 'RGB'): use 1 or 3"
                 )
-        if not _whole(self.batch_size) or self.batch_size < 1:
+        if not is_whole(self.batch_size) or self.batch_size < 1:
             raise ConfigError(f"data.batch_size={self.batch_size!r} must be a whole number of at least 1")
-        if not _whole(self.num_workers) or self.num_workers < 0:
+        if not is_whole(self.num_workers) or self.num_workers < 0:
             raise ConfigError(f"data.num_workers={self.num_workers!r} must be a whole number of at least 0")
-        if self.max_images is not None and (not _whole(self.max_images) or self.max_images < 1):
+        if self.max_images is not None and (not is_whole(self.max_images) or self.max_images < 1):
             raise ConfigError(f"data.max_images={self.max_images!r} must be null (all) or at least 1")
         if self.verify not in VERIFY:
             raise ConfigError(f"data.verify={self.verify!r} is not known: use one of {', '.join(VERIFY)}")

@@ -27,7 +27,7 @@ import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
 from pbgan.errors import PbganError
-from pbgan.io import DamagedFile, atomic_write, set_damaged_aside, verify_archive
+from pbgan.io import DamagedFile, atomic_write, set_damaged_aside, verify_archive, write_torch
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,7 @@ class DurableCheckpointIO(TorchCheckpointIO):
         previous = path.with_name(PREVIOUS) if path.name == LAST else None
 
         def write(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:  # a full disk as an OSError (see pbgan.io.save_torch)
-                torch.save(checkpoint, handle)
+            write_torch(tmp, checkpoint)
             # The old checkpoint becomes the previous one only once the new one is complete.
             if previous is not None and path.is_file():
                 os.replace(path, previous)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
+from datamodules import is_whole
 from pbgan.errors import ConfigError
 from pbgan.lifelong.storage import check_codec
 from pbgan.methods.piggyback import check_ratio
 
 
-def check_positive(cfg: DictConfig, dotted: str) -> None:
+def check_whole(cfg: DictConfig, dotted: str, least: int = 1) -> None:
+    """The option ``dotted`` is a whole number of at least ``least``."""
     node: object = cfg
     for key in dotted.split("."):
         node = node[key]  # type: ignore[index]
-    if not isinstance(node, int) or isinstance(node, bool) or node < 1:
-        raise ConfigError(f"{dotted}={node!r} must be a whole number of at least 1")
+    if not is_whole(node) or node < least:
+        bound = "at least 1" if least == 1 else f"{least} or more"
+        raise ConfigError(f"{dotted}={node!r} must be a whole number of {bound}")
 
 
 def check_task_length(cfg: DictConfig) -> None:
@@ -59,12 +62,10 @@ def check_metric_options(cfg: DictConfig) -> None:
 
     from pbgan.metrics.classifier import ClassifierSettings
 
-    sample = cfg.eval.get("sample_images")
-    if not isinstance(sample, int) or isinstance(sample, bool) or sample < 0:
-        raise ConfigError(f"eval.sample_images={sample!r} must be a whole number of 0 or more")
+    check_whole(cfg, "eval.sample_images", least=0)
     if "kid" in cfg.eval.metrics:
         for option in ("metrics.kid.subsets", "metrics.kid.subset_size"):
-            check_positive(cfg, option)
+            check_whole(cfg, option)
     known = {field.name for field in fields(ClassifierSettings)} | {"source_domains"}
     unknown = sorted(set(cfg.metrics.classifier) - known)
     if unknown:
@@ -72,7 +73,7 @@ def check_metric_options(cfg: DictConfig) -> None:
             f"metrics.classifier.{unknown[0]} is not a classifier setting: use {', '.join(sorted(known))}"
         )
     for option in ("width", "epochs", "batch_size", "train_images"):
-        check_positive(cfg, f"metrics.classifier.{option}")
+        check_whole(cfg, f"metrics.classifier.{option}")
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -84,7 +85,7 @@ def validate_config(cfg: DictConfig) -> None:
             "'family' node with a _target_ (see conf/method/piggyback.yaml)"
         )
     seed = cfg.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    if not is_whole(seed) or seed < 0:
         raise ConfigError(f"seed={seed!r} must be a whole number of 0 or more, for example seed=0")
     for option in (
         "data.image_size",
@@ -94,7 +95,7 @@ def validate_config(cfg: DictConfig) -> None:
         "model.generator.ngf",
         "model.discriminator.ndf",
     ):
-        check_positive(cfg, option)
+        check_whole(cfg, option)
     check_metric_options(cfg)
     check_task_length(cfg)
     check_codec(str(cfg.get("storage", {}).get("dtype", "float32")))

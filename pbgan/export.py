@@ -14,7 +14,7 @@ import torch
 
 from pbgan.cli import add_imports, add_verbosity, import_trusted, output_folder, returns_status, setup_logging
 from pbgan.errors import PbganError
-from pbgan.io import atomic_write, save_torchscript
+from pbgan.io import atomic_write, save_torch
 from pbgan.lifelong.standalone import standalone_network
 from pbgan.lifelong_file import check_input_size, generator_name, load_task_generator
 
@@ -45,7 +45,7 @@ def export_task(
         if fmt == "torchscript":
             path = out_dir / f"{name}_{direction}.torchscript.pt"
             traced = torch.jit.trace(plain, example)
-            save_torchscript(path, traced)
+            save_torch(path, traced, torch.jit.save)
             actual = torch.jit.load(str(path))(example)
         elif fmt == "onnx":
             path = out_dir / f"{name}_{direction}.onnx"

@@ -124,29 +124,21 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def save_torch(path: str | Path, obj: Any) -> Path:
-    """``torch.save(obj)`` to ``path``, atomically. Written through an open file: saving to a path
-    directly, torch reports a full disk as an opaque ``RuntimeError`` (``unexpected pos ...``),
-    through a file as the ``OSError`` it is, which becomes the one-line :class:`WriteError`."""
+def write_torch(tmp: Path, obj: Any, save: Callable[[Any, Any], None] | None = None) -> None:
+    """``save(obj)`` (default ``torch.save``; ``torch.jit.save`` for TorchScript) into ``tmp``
+    through an open file. To a path, torch reports a full disk as an opaque ``RuntimeError``
+    (``unexpected pos ...``), and TorchScript's writer aborts the whole process; through a file
+    the failure is the ``OSError`` it is, which :func:`atomic_write` turns into the one-line
+    :class:`WriteError`."""
     import torch
 
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-
-    return atomic_write(path, write)
+    with open(tmp, "wb") as handle:
+        (save or torch.save)(obj, handle)
 
 
-def save_torchscript(path: str | Path, module: Any) -> Path:
-    """``torch.jit.save(module)`` to ``path``, atomically, through an open file (to a path, a full
-    disk aborts the whole process from inside TorchScript's writer)."""
-    import torch
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            torch.jit.save(module, handle)
-
-    return atomic_write(path, write)
+def save_torch(path: str | Path, obj: Any, save: Callable[[Any, Any], None] | None = None) -> Path:
+    """:func:`write_torch` to ``path``, atomically."""
+    return atomic_write(path, lambda tmp: write_torch(tmp, obj, save))
 
 
 def write_json(path: str | Path, data: Any) -> Path:

@@ -20,6 +20,7 @@ from pbgan.io import DamagedFile, save_torch, verify_archive
 from pbgan.lifelong.network import LifelongNet
 from pbgan.modules.base import LifelongGANModule
 from pbgan.nodes import build_generator
+from pbgan.tasks import check_task_name
 
 FORMAT = "pbgan-lifelong"
 # 2: a transposed layer's new filters are stored in ConvTranspose2d's layout (C_in, n, k, k);
@@ -146,15 +147,6 @@ class DamagedLifelongFile(PbganError):
 
 
 MAX_TASKS = 10_000  # far past any sequence; a file claiming more is damaged or hostile
-
-
-def check_task_name(name: object) -> str | None:
-    """Why ``name`` cannot name a task (it becomes part of file names: samples, exports), or None."""
-    if not isinstance(name, str) or not name:
-        return f"{name!r} is not a name"
-    if name in (".", "..") or any(c in name for c in "/\\\0"):
-        return f"{name!r} is not a plain file name"
-    return None
 
 
 def check_fields(path: Path, payload: dict[str, Any]) -> None:

@@ -260,20 +260,18 @@ class SequenceRunner:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         datamodules = [instantiate_data(spec) for spec in self.new_specs]  # fail fast on bad data
-        new_sets = []
+        new_sets, wanted = [], int(cfg.eval.num_images)
         for spec, datamodule in zip(self.new_specs, datamodules):
             datamodule.setup("fit")
             check_val_size(spec, datamodule, list(cfg.eval.metrics))
-            eval_set = TaskEvalSet.from_loader(
-                spec.name, datamodule.val_dataloader(), int(cfg.eval.num_images)
-            )
-            if len(eval_set) < int(cfg.eval.num_images):  # every metric of the task is over these
+            eval_set = TaskEvalSet.from_loader(spec.name, datamodule.val_dataloader(), wanted)
+            if len(eval_set) < wanted:  # every metric of the task is over these
                 log.warning(
                     "warning: task %s has %d validation images, fewer than eval.num_images=%d: its metrics "
                     "(FID and KID too) are measured on %d images",
                     spec.name,
                     len(eval_set),
-                    int(cfg.eval.num_images),
+                    wanted,
                     len(eval_set),
                 )
             new_sets.append(eval_set)

@@ -40,14 +40,24 @@ class TaskSpec:
         )
 
 
+def check_task_name(name: object) -> str | None:
+    """Why ``name`` cannot name a task (it becomes part of file names: samples, checkpoints,
+    exports), or None."""
+    if not isinstance(name, str) or not name:
+        return f"{name!r} is not a name"
+    if name in (".", "..") or any(c in name for c in "/\\\0"):
+        return f"{name!r} is not a plain file name"
+    return None
+
+
 def task_specs(cfg: DictConfig) -> list[TaskSpec]:
     """The tasks of ``cfg.task_seq`` in order."""
     tasks = cfg.task_seq.get("tasks") or {}
     if not tasks:
         raise ConfigError(f"task_seq={cfg.task_seq.get('name')!r} lists no tasks under 'tasks'")
-    for key, task in tasks.items():  # a task's name names its folders and files (samples, exports)
+    for key, task in tasks.items():
         name = str(task.get("name", key))
-        if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+        if check_task_name(name):
             raise ConfigError(
                 f"task_seq.tasks.{key}: the name {name!r} cannot name files; "
                 "use letters, digits, '_', '-' or '.' (no '/')"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, TensorDataset
 
-from datamodules import DIRECTIONS
+from datamodules import DIRECTIONS, is_whole
 from datamodules.sampling import EpochShuffle
 from datamodules.synthetic import api
 from pbgan.errors import ConfigError
@@ -47,7 +47,7 @@ class SyntheticDataModule(pl.LightningDataModule):
             ("seed", seed, 0),
             ("image_size", image_size, api.MIN_SIZE),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            if not is_whole(value) or value < least:
                 raise ConfigError(f"data.{option}={value!r} must be a whole number of at least {least}")
         self.kind = kind
         self.paired = bool(paired)

@@ -67,6 +67,12 @@ def plain_conv(spec: ConvSpec) -> nn.Module:
     )
 
 
+def unusable_for_autograd(*tensors: torch.Tensor) -> bool:
+    """Whether a cached tensor was made in inference mode and is wanted outside it, where it
+    cannot take part in autograd: the cache must be made again."""
+    return not torch.is_inference_mode_enabled() and any(t.is_inference() for t in tensors)
+
+
 def _rebuild_after_load(layer: LifelongLayer, incompatible_keys: object) -> None:
     layer.rebuild_derived()
 
@@ -236,11 +242,7 @@ class TaskConv(LifelongLayer):
             # Composed in float32 whatever autocast is on (the cache serves every later call), and
             # again outside inference mode if it was made inside it (an inference tensor cannot
             # take part in autograd).
-            if (
-                cached is None
-                or cached[0] != task
-                or (cached[1].is_inference() and not torch.is_inference_mode_enabled())
-            ):
+            if cached is None or cached[0] != task or unusable_for_autograd(cached[1]):
                 with torch.no_grad(), torch.autocast(self._anchor.device.type, enabled=False):
                     self._cached = (task, self.task_weight(task).contiguous())
             return self._cached[1]

@@ -36,7 +36,7 @@ from pbgan.lifelong.costs import (
     splits,
 )
 from pbgan.lifelong.family import ConvSpec, LayerFamily
-from pbgan.lifelong.layers import INIT_STD, TaskConv
+from pbgan.lifelong.layers import INIT_STD, TaskConv, unusable_for_autograd
 from pbgan.lifelong.splitconv import SplitConv
 
 
@@ -238,13 +238,7 @@ class PiggybackConv(TaskConv):
     def _gemm_bank(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``rows`` bank filters in the two orientations :mod:`pbgan.lifelong.bankconv`
         multiplies by (made once per bank, only for layers that take that path)."""
-        # made in inference mode, it could not take part in autograd: made again outside it
-        stale = (
-            self._gemm is not None
-            and not torch.is_inference_mode_enabled()
-            and any(t.is_inference() for t in self._gemm[1:])
-        )
-        if self._gemm is None or self._gemm[0] != rows or stale:
+        if self._gemm is None or self._gemm[0] != rows or unusable_for_autograd(*self._gemm[1:]):
             k = self.kernel_size
             bank = self.bank[:rows]
             if self.transposed:  # (M k k, C_in) and (C_in, M k k)
