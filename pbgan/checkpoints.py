@@ -138,3 +138,26 @@ class ResumeState(pl.Callback):
         set_random_state(state_dict["random"])
         self.seconds_before = float(state_dict.get("seconds", 0.0))
         self._started = time.perf_counter()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        restart_at_epoch_end(trainer)
+
+
+def restart_at_epoch_end(trainer: pl.Trainer) -> None:
+    """Undo Lightning's second count of the epoch a checkpoint ended, where it restarts there.
+
+    The checkpoints are written in ``on_train_epoch_end``, after the epoch counted as processed.
+    Resumed with ``trainer.max_steps`` set (iteration-based training), Lightning restarts the
+    loop at that epoch's end and runs the epoch's end once more, counting it processed again:
+    every later epoch then handed the data sampler (:class:`~datamodules.sampling.EpochShuffle`)
+    the next epoch's number, so the resumed run trained on other data orders than the
+    uninterrupted one. One count back makes the replayed end land where the checkpoint was.
+    (Epoch-based training resumes at the epoch's end without replaying it.)"""
+    loop = trainer.fit_loop
+    if not (loop.restarted_on_epoch_end and loop._iteration_based_training()):
+        return
+    progress = loop.epoch_progress
+    if progress.current.processed != progress.current.completed + 1:
+        return  # not the state Lightning's epoch-end checkpoint leaves: nothing to undo
+    progress.current.processed -= 1
+    progress.total.processed -= 1

@@ -346,3 +346,26 @@ def test_a_cyclegan_task_resumed_mid_way_is_the_uninterrupted_run(tmp_path: Path
     assert done.returncode == 0, done.stderr[-3000:]
     crash_and_resume(tmp_path / "run", "train-batch@20", extra=cycle)  # the pool holds 32 images then
     assert_same_run(tmp_path / "run", reference)
+
+
+@pytest.mark.parametrize(
+    "steps, fault",
+    [
+        (12, "train-batch@3"),  # three epochs of two batches; killed mid-epoch 2 of task 1
+        pytest.param(10, "train-end@1", marks=pytest.mark.slow),  # max_steps stops mid-epoch 3
+        pytest.param(10, "train-batch@5", marks=pytest.mark.slow),  # after epoch 2's checkpoint
+        pytest.param(10, "train-batch@8", marks=pytest.mark.slow),  # mid-epoch 2 of task 2
+    ],
+)
+def test_a_task_trained_by_max_steps_resumed_mid_way_is_the_uninterrupted_run(
+    steps: int, fault: str, tmp_path: Path
+) -> None:
+    """With ``trainer.max_steps`` (iteration-based training) Lightning restarts the loop at the
+    checkpoint's epoch end and handed the data sampler the epoch after the one to train: every
+    epoch after the resume trained on another epoch's order."""
+    extra = ["trainer.max_epochs=20", f"+trainer.max_steps={steps}"]
+    reference = tmp_path / "reference"
+    done = pbgan_run(*extra, f"hydra.run.dir={reference}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    crash_and_resume(tmp_path / "run", fault, extra=extra)
+    assert_same_run(tmp_path / "run", reference)
