@@ -25,7 +25,7 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules import DIRECTIONS, is_whole
+from datamodules import DIRECTIONS, is_whole, switch
 from datamodules.download import DATASETS, ENV_VAR, download_command
 from datamodules.folder_datasets import (
     SKIP_HINT,
@@ -90,12 +90,12 @@ class FolderDataModule(pl.LightningDataModule):
         self.load_size = load_size
         self.crop_size = crop_size
         self.preprocess = preprocess
-        self.flip = flip
+        self.flip = switch(flip, "data.flip")
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.pin_memory = pin_memory
+        self.pin_memory = switch(pin_memory, "data.pin_memory")
         self.max_images = max_images
-        self.skip_bad_images = bool(skip_bad_images)
+        self.skip_bad_images = switch(skip_bad_images, "data.skip_bad_images")
         self.verify = verify
         self.seed = seed
         self.val_split = val_split
@@ -126,7 +126,7 @@ class FolderDataModule(pl.LightningDataModule):
         self.load_size = Preprocess.check(self.preprocess, self.load_size, self.crop_size)
 
     def _transform(self, train: bool) -> Preprocess:
-        return Preprocess(self.preprocess, self.load_size, self.crop_size, train, bool(self.flip) and train)
+        return Preprocess(self.preprocess, self.load_size, self.crop_size, train, self.flip and train)
 
     def _missing_root(self) -> PbganError:
         name = self.root.name
@@ -243,7 +243,7 @@ class FolderDataModule(pl.LightningDataModule):
             batch_size=self.batch_size,
             sampler=EpochShuffle(len(dataset), int(self.seed)) if train else None,
             num_workers=self.num_workers,
-            pin_memory=bool(self.pin_memory),
+            pin_memory=self.pin_memory,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -271,8 +271,8 @@ class AlignedDataModule(FolderDataModule):
 
     def __init__(self, root: str, check_aligned: bool = True, unpaired: bool = False, **options: Any) -> None:
         super().__init__(root, **options)
-        self.check_aligned = bool(check_aligned)
-        self.unpaired = bool(unpaired)
+        self.check_aligned = switch(check_aligned, "data.check_aligned")
+        self.unpaired = switch(unpaired, "data.unpaired")
         self.paired = not self.unpaired
 
     def _check_size(self, path: Path, size: tuple[int, int]) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from datamodules import is_whole
+from datamodules import is_whole, switch
 from pbgan.errors import ConfigError
 from pbgan.lifelong.storage import check_codec
 from pbgan.methods.piggyback import check_ratio
@@ -33,6 +33,34 @@ def check_task_length(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.max_epochs={epochs!r} trains nothing: use at least 1 (epochs per task)")
     if epochs == -1 and steps in (None, -1):
         raise ConfigError("set trainer.max_epochs or trainer.max_steps: each task needs a finite length")
+    if epochs is None and steps in (None, -1):
+        raise ConfigError(
+            "trainer.max_epochs=null with no trainer.max_steps would train each task for Lightning's "
+            "default of 1000 epochs: give the epochs per task (trainer.max_epochs=N) or trainer.max_steps"
+        )
+
+
+#: pbgan's on/off options (those of the data nodes are checked by the datamodules)
+SWITCHES = (
+    "report_html",
+    "speed.channels_last",
+    "speed.compile",
+    "speed.bf16",
+    "data.skip_bad_images",
+    "data.pin_memory",
+    "metrics.classifier.augment",
+    "metrics.classifier.source_domains",
+    "model.generator.dropout",
+)
+
+
+def check_switches(cfg: DictConfig) -> None:
+    """Each on/off option is ``true`` or ``false``: a word such as ``maybe`` stays a string in
+    Hydra, which Python would read as on."""
+    for dotted in SWITCHES:
+        value = OmegaConf.select(cfg, dotted, default=None)
+        if value is not None:
+            switch(value, dotted)
 
 
 def check_objective(cfg: DictConfig) -> None:
@@ -98,6 +126,7 @@ def validate_config(cfg: DictConfig) -> None:
         check_whole(cfg, option)
     check_metric_options(cfg)
     check_task_length(cfg)
+    check_switches(cfg)
     check_codec(str(cfg.get("storage", {}).get("dtype", "float32")))
     check_objective(cfg)
     protocol = cfg.eval.get("protocol", "eval")

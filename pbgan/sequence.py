@@ -70,6 +70,35 @@ def check_image_sizes(
             )
 
 
+def unused_data_options(specs: list[TaskSpec], given: list[str]) -> list[str]:
+    """Warnings for the ``data.*`` sizes ``given`` on the command line that some tasks' data nodes
+    do not take: ``train_size``/``val_size`` size the synthetic tasks, ``max_images`` cuts the
+    image folders, and a task without the option would silently use all it has."""
+    set_options = {item.split("=", 1)[0].lstrip("+~") for item in given}
+    warnings = []
+    for option, applies_to, instead in (
+        ("train_size", "synthetic tasks", "data.max_images=N keeps the first N images of each split"),
+        ("val_size", "synthetic tasks", "data.max_images=N keeps the first N images of each split"),
+        ("max_images", "image-folder tasks", "data.train_size and data.val_size size synthetic tasks"),
+    ):
+        if f"data.{option}" not in set_options:
+            continue
+        without = [spec.name for spec in specs if option not in spec.data]
+        if without:
+            warnings.append(
+                f"warning: data.{option} applies to {applies_to} only; task(s) {', '.join(without)} "
+                f"ignore it ({instead})"
+            )
+    return warnings
+
+
+def command_line_overrides() -> list[str]:
+    """The Hydra overrides this run was given (none outside a Hydra run, as in the tests' compose)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def check_channels(specs: list[TaskSpec], datamodules: list[pl.LightningDataModule]) -> None:
     """One generator serves every task, so every task must agree on its input and output channels."""
     channels = [(dm.input_nc, dm.output_nc) for dm in datamodules]
@@ -260,6 +289,8 @@ class SequenceRunner:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         datamodules = [instantiate_data(spec) for spec in self.new_specs]  # fail fast on bad data
+        for warning in unused_data_options(self.new_specs, command_line_overrides()):
+            log.warning(warning)
         new_sets, wanted = [], int(cfg.eval.num_images)
         for spec, datamodule in zip(self.new_specs, datamodules):
             datamodule.setup("fit")

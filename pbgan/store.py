@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from pbgan.checkpoints import pick_checkpoint
 from pbgan.errors import PbganError
@@ -58,6 +59,28 @@ def differences(saved: object, current: object, prefix: str = "") -> list[str]:
         keys = sorted(set(saved) | set(current))
         return [d for key in keys for d in differences(saved.get(key), current.get(key), f"{prefix}{key}.")]
     return [] if saved == current else [prefix.rstrip(".")]
+
+
+def config_changes(saved: DictConfig, current: DictConfig) -> list[str]:
+    """The options a resume changes: those whose value differs both as written and resolved.
+
+    As written, so that an environment variable read by the config (``PBGAN_CACHE_DIR``) may
+    differ between the run and its resume; resolved, so that a config file that now writes the
+    same value another way (``max_images: null`` become ``${data.max_images}``, which is null)
+    does not refuse a run begun before it."""
+    trees = []
+    for resolve in (False, True):
+        pair = []
+        for config in (saved, current):
+            try:
+                tree = OmegaConf.to_container(config, resolve=resolve)
+            except OmegaConfBaseException:  # an interpolation that no longer resolves: as written
+                tree = OmegaConf.to_container(config, resolve=False)
+            tree.pop("resume", None)
+            pair.append(tree)
+        trees.append(pair)
+    written, resolved = (differences(*pair) for pair in trees)
+    return [key for key in written if key in set(resolved)]
 
 
 @dataclass
@@ -160,11 +183,7 @@ class RunStore:
             saved_path = self.folder / ".hydra" / "config.yaml"
         if same_folder:
             self._restore_hydra_files()
-        saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=False)
-        current = OmegaConf.to_container(cfg, resolve=False)
-        for tree in (saved, current):
-            tree.pop("resume", None)
-        changed = differences(saved, current)
+        changed = config_changes(OmegaConf.load(saved_path), cfg)
         if changed:
             raise PbganError(
                 f"resume={self.folder}: this command's config differs from the run's in "

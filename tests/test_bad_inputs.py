@@ -14,7 +14,13 @@ from PIL import Image
 from datamodules.folders import AlignedDataModule
 from pbgan.config import validate_config
 from pbgan.errors import ConfigError
-from pbgan.sequence import check_image_sizes, check_val_size, instantiate_data, task_specs
+from pbgan.sequence import (
+    check_image_sizes,
+    check_val_size,
+    instantiate_data,
+    task_specs,
+    unused_data_options,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
         ("metrics.kid.subset_size=0", r"metrics.kid.subset_size=0 must be a whole number of at least 1"),
         ("+metrics.classifier.bogus=1", r"metrics.classifier.bogus is not a classifier setting: use "),
         ("metrics.classifier.epochs=0", r"metrics.classifier.epochs=0 must be a whole number of at least 1"),
+        ("trainer.max_epochs=null", r"trainer.max_epochs=null with no trainer.max_steps would train"),
+        ("data.skip_bad_images=maybe", r"data.skip_bad_images='maybe' is a switch: use true or false"),
+        ("speed.compile=yes", r"speed.compile='yes' is a switch: use true or false"),
+        ("metrics.classifier.augment=1", r"metrics.classifier.augment=1 is a switch: use true or false"),
     ],
 )
 def test_impossible_options_are_named(override: str, message: str) -> None:
@@ -119,3 +129,28 @@ def test_fewer_val_images_than_eval_num_images_is_said_not_hidden(
     one_task = [f"~task_seq.tasks.{name}" for name in ("map2aerial", "seg2facade", "edges2bag")]
     run_sequence(compose_config([*one_task, "eval.num_images=6"]), tmp_path)
     assert "task labels2street has 4 validation images, fewer than eval.num_images=6" in caplog.text
+
+
+def test_data_sizes_a_task_does_not_take_are_named() -> None:
+    """``data.train_size`` sizes the synthetic tasks only and ``data.max_images`` the image folders
+    only: given on the command line for a task that ignores it, a warning names the task."""
+    cfg = compose_config(["task_seq=synth_paired2"])
+    synthetic = task_specs(cfg)
+    folder = task_specs(compose_config(["task_seq=paired4", "data.max_images=5"]))
+    assert folder[0].data.max_images == 5  # the folder tasks take the global option
+    assert unused_data_options(synthetic, ["data.seed=1", "ratio=0.5"]) == []
+    assert unused_data_options(folder, ["data.max_images=5"]) == []
+    (warning,) = unused_data_options(folder, ["data.train_size=100"])
+    assert "data.train_size applies to synthetic tasks only" in warning
+    assert folder[0].name in warning and "data.max_images=N" in warning
+    (warning,) = unused_data_options(synthetic, ["+data.max_images=3"])
+    assert "data.max_images applies to image-folder tasks only" in warning
+
+
+def test_a_switch_of_a_task_data_node_must_be_true_or_false() -> None:
+    cfg = compose_config(["task_seq=synth_paired2", "task_seq.tasks.labels2street.data.paired=no"])
+    with pytest.raises(ConfigError, match=r"data.paired='no' is a switch: use true or false"):
+        instantiate_data(task_specs(cfg)[0])
+    folder = compose_config(["task_seq=paired4", "+task_seq.tasks.labels2street.data.flip=maybe"])
+    with pytest.raises(ConfigError, match=r"data.flip='maybe' is a switch"):
+        instantiate_data(task_specs(folder)[0])

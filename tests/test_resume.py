@@ -7,7 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 from pbgan_testing import TINY, run_pbgan
+
+from pbgan.store import config_changes
 
 RUN = [
     *TINY,
@@ -53,3 +56,18 @@ def test_resume_in_the_run_folder_with_another_option_changes_nothing(tmp_path: 
     assert (run / "logs" / "csv" / "metrics.csv").read_text() == log
     assert (run / "lifelong.pt").read_bytes() == model
     assert (run / ".hydra" / "config.yaml").read_text() == hydra_config
+
+
+def test_a_resume_refuses_changed_values_not_the_same_value_written_another_way() -> None:
+    """A config file that now writes a value as an interpolation of the same value (as the image
+    folders' ``max_images: ${data.max_images}``, null) must not refuse runs begun before it; a
+    value that changes is named once, where the command changed it."""
+    saved = OmegaConf.create({"data": {"size": 8}, "task": {"max_images": None, "size": "${data.size}"}})
+    rewritten = OmegaConf.create(
+        {"data": {"size": 8, "max_images": None}, "task": {"max_images": "${data.max_images}", "size": 8}}
+    )
+    assert config_changes(saved, rewritten) == []
+    changed = OmegaConf.create({"data": {"size": 16}, "task": {"max_images": None, "size": "${data.size}"}})
+    assert config_changes(saved, changed) == ["data.size"]
+    resumed = OmegaConf.create({"resume": "run", "a": 1})
+    assert config_changes(OmegaConf.create({"resume": None, "a": 1}), resumed) == []

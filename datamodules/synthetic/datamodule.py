@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, TensorDataset
 
-from datamodules import DIRECTIONS, is_whole
+from datamodules import DIRECTIONS, is_whole, switch
 from datamodules.sampling import EpochShuffle
 from datamodules.synthetic import api
 from pbgan.errors import ConfigError
@@ -50,7 +50,7 @@ class SyntheticDataModule(pl.LightningDataModule):
             if not is_whole(value) or value < least:
                 raise ConfigError(f"data.{option}={value!r} must be a whole number of at least {least}")
         self.kind = kind
-        self.paired = bool(paired)
+        self.paired = switch(paired, "data.paired")
         self.image_size = image_size
         self.train_size = train_size
         self.val_size = val_size
