@@ -154,6 +154,8 @@ class FolderDataModule(pl.LightningDataModule):
         return PbganError(text)
 
     def _check_size(self, path: Path, size: tuple[int, int]) -> None:
+        """``size``: one image's (an aligned pair's half) width and height as stored."""
+        self._sizes.setdefault(self._transform(False).resized_size(size), path)
         if self._transform(True).too_small(size):
             raise PbganError(
                 f"{path} is {size[0]}x{size[1]} pixels, smaller than crop_size={self.crop_size}: "
@@ -175,6 +177,7 @@ class FolderDataModule(pl.LightningDataModule):
             )
         if self.max_images is not None:
             files = files[: self.max_images]
+        self._sizes: dict[tuple[int, int], Path] = {}  # the sizes the model sees, a file of each
         good, bad = [], []
         for path in files:
             try:
@@ -196,6 +199,14 @@ class FolderDataModule(pl.LightningDataModule):
             )
         if not good:
             raise PbganError(f"{folder} holds no readable images: replace the files listed above")
+        if self.preprocess == "none" and self.batch_size > 1 and len(self._sizes) > 1:
+            (size, path), (other, other_path) = list(self._sizes.items())[:2]
+            raise PbganError(
+                f"{folder}: with preprocess=none each image keeps its own size (rounded to a multiple of "
+                f"4), and a batch of data.batch_size={self.batch_size} needs one size: {path} gives "
+                f"{size[0]}x{size[1]}, {other_path} {other[0]}x{other[1]}; set data.batch_size=1, or a "
+                f"preprocess that gives every image one size (resize_and_crop)"
+            )
         return good
 
     def _split_name(self, names: list[str], exists) -> str:

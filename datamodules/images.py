@@ -74,6 +74,23 @@ def eight_bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
 
 
+def float_to_eight_bit(image: Image.Image, path: Path) -> Image.Image:
+    """A 32-bit float grey image (PIL ``F``, as float TIFFs load) as 8-bit L: values in [0, 1]
+    scaled by 255, values in [0, 255] kept. PIL's own ``convert`` keeps the numbers as they are,
+    so a [0, 1] image turned black; any other range has no one meaning and is refused."""
+    values = np.asarray(image, dtype=np.float64)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if not np.isfinite(values).all() or low < 0 or high > 255:
+        raise BadImage(
+            path,
+            f"32-bit float pixels from {low:g} to {high:g}, neither in 0-1 nor in 0-255: "
+            "save it as an 8-bit image",
+        )
+    if high <= 1:
+        values = values * 255
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+
+
 def read_image(path: Path) -> Image.Image:
     """The decoded image, RGB or L as stored (converted later to the task's channels); 16-bit
     images are scaled to 8 bits."""
@@ -82,6 +99,8 @@ def read_image(path: Path) -> Image.Image:
             image.load()
             if image.mode.startswith("I"):
                 return eight_bit(image)
+            if image.mode == "F":
+                return float_to_eight_bit(image, path)
             if image.mode not in ("RGB", "L"):
                 return image.convert("RGB")
             return image.copy()

@@ -581,3 +581,36 @@ def test_cli_learns_a_two_task_unpaired_sequence_from_folders(tmp_path: Path) ->
     assert results["model"] == "cyclegan" and results["tasks"] == ["seg2facade", "photo2monet"]
     assert "l1" not in results["matrix"]  # unpaired: no ground truth
     assert results["matrix"]["acc"][1][1] is not None
+
+
+def test_preprocess_none_with_images_of_two_sizes_needs_batches_of_one(tmp_path: Path) -> None:
+    """``preprocess=none`` keeps each image's size: a batch of two images of different sizes
+    cannot be stacked, which PyTorch's collate said mid-training without naming a file."""
+    root = write_aligned(tmp_path / "set", half=(48, 32))
+    save(np.zeros((40, 80, 3), np.uint8), root / "train" / "9.png")  # halves 40x40
+    options = {"preprocess": "none", "crop_size": 16, "check_aligned": False}
+    message = error_of(lambda: aligned(root, **options))
+    assert "preprocess=none each image keeps its own size" in message and "data.batch_size=2" in message
+    assert "48x32" in message and "40x40" in message and "9.png" in message
+    inputs, _ = every(aligned(root, **options, batch_size=1).val_dataloader())  # one at a time: fine
+    assert inputs.shape == (4, 3, 32, 48)
+
+
+def test_float_tiff_images_are_scaled_not_blackened(tmp_path: Path) -> None:
+    """A 32-bit float TIFF (PIL mode F) with values in [0, 1] loaded nearly black (PIL keeps the
+    numbers); one in [0, 255] is kept; any other range is refused naming the file."""
+    from datamodules.images import BadImage, read_image
+
+    grey = noise(8, 8, 3, (0,))[:, :, 0]
+    unit = tmp_path / "unit.tif"
+    Image.fromarray(grey.astype(np.float32) / 255, mode="F").save(unit)
+    assert np.array_equal(np.asarray(read_image(unit)), grey)
+    whole = tmp_path / "whole.tif"
+    Image.fromarray(grey.astype(np.float32), mode="F").save(whole)
+    assert np.array_equal(np.asarray(read_image(whole)), grey)
+    wide = tmp_path / "wide.tif"
+    Image.fromarray(grey.astype(np.float32) * 100 - 50, mode="F").save(wide)
+    with pytest.raises(
+        BadImage, match=r"wide.tif: 32-bit float pixels from \S+ to \S+, neither in 0-1 nor in 0-255"
+    ):
+        read_image(wide)
