@@ -157,15 +157,22 @@ def is_temp_file(path: Path) -> bool:
     return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX) and path.name.count(".") >= 3
 
 
-def remove_temp_files(folder: str | Path) -> list[Path]:
+def remove_temp_files(folder: str | Path, nested_runs: str | None = None) -> list[Path]:
     """Remove the temp files a killed process left under ``folder``; the ones removed.
 
-    Only call this holding the folder's lock: then no other process is writing there."""
+    Only call this holding the folder's lock: then no other process is writing there. A
+    subfolder holding ``nested_runs`` (a run's ``.pbgan``) is another run's folder, which its own
+    process may be writing to: it is not searched."""
     removed = []
-    for path in sorted(Path(folder).rglob(f".*{TEMP_SUFFIX}")):
-        if path.is_file() and is_temp_file(path):
-            path.unlink(missing_ok=True)
-            removed.append(path)
+    for top, folders, files in os.walk(folder):
+        if nested_runs is not None:
+            folders[:] = [name for name in folders if not os.path.isdir(os.path.join(top, name, nested_runs))]
+        folders.sort()
+        for name in sorted(files):
+            path = Path(top, name)
+            if is_temp_file(path) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
     return removed
 
 

@@ -143,7 +143,7 @@ class RunStore:
                 self._check_config(cfg, same_folder)
             else:
                 self._begin(cfg, hydra_dir)
-            for path in remove_temp_files(self.folder):
+            for path in remove_temp_files(self.folder, nested_runs=META):
                 log.info("[pbgan] removed %s, left by a process that was killed while writing it", path)
         except BaseException:
             self.lock.release()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pbgan.io import WriteError, set_damaged_aside
+from pbgan.io import WriteError, remove_temp_files, set_damaged_aside
 from pbgan.lock import RunLock
 
 
@@ -36,3 +36,20 @@ def test_a_damaged_file_set_aside_never_replaces_an_earlier_one(tmp_path: Path) 
         "last.ckpt.damaged.1": b"second",
         "last.ckpt.damaged.2": b"third",
     }
+
+
+def test_a_run_removes_its_own_temp_files_not_a_nested_runs(tmp_path: Path) -> None:
+    """A killed process's temp files go when the next process takes the folder; a run folder
+    nested inside it (its own ``.pbgan``) belongs to another process, which may be writing."""
+    run = tmp_path / "run"
+    ours = [run / ".lifelong.pt.a1b2.tmp", run / "checkpoints" / "t1" / ".last.ckpt.c3d4.tmp"]
+    theirs = run / "sweep" / "0" / ".lifelong.pt.e5f6.tmp"
+    kept = [run / ".notes.tmp", run / "data.tmp"]  # not pbgan's temp-file pattern
+    (run / ".pbgan").mkdir(parents=True)
+    (run / "sweep" / "0" / ".pbgan").mkdir(parents=True)
+    for path in [*ours, theirs, *kept]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert sorted(remove_temp_files(run, nested_runs=".pbgan")) == sorted(ours)
+    assert theirs.exists() and all(path.exists() for path in kept)
+    assert not any(path.exists() for path in ours)
