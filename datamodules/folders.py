@@ -101,6 +101,7 @@ class FolderDataModule(pl.LightningDataModule):
         self.val_split = val_split
         # The image size the model sees (None with preprocess=none: the files' own sizes).
         self.image_size = crop_size if preprocess != "none" else None
+        self._sizes: dict[tuple[int, int], Path] = {}  # of the folder being scanned: a file per size
         self._train: Dataset | None = None
         self._val: Dataset | None = None
         self._test: Dataset | None = None
@@ -177,7 +178,7 @@ class FolderDataModule(pl.LightningDataModule):
             )
         if self.max_images is not None:
             files = files[: self.max_images]
-        self._sizes: dict[tuple[int, int], Path] = {}  # the sizes the model sees, a file of each
+        self._sizes = {}  # the sizes the model sees, a file of each
         good, bad = [], []
         for path in files:
             try:
@@ -199,13 +200,14 @@ class FolderDataModule(pl.LightningDataModule):
             )
         if not good:
             raise PbganError(f"{folder} holds no readable images: replace the files listed above")
-        if self.preprocess == "none" and self.batch_size > 1 and len(self._sizes) > 1:
+        if self.preprocess == "none" and len(self._sizes) > 1:
             (size, path), (other, other_path) = list(self._sizes.items())[:2]
             raise PbganError(
                 f"{folder}: with preprocess=none each image keeps its own size (rounded to a multiple of "
-                f"4), and a batch of data.batch_size={self.batch_size} needs one size: {path} gives "
-                f"{size[0]}x{size[1]}, {other_path} {other[0]}x{other[1]}; set data.batch_size=1, or a "
-                f"preprocess that gives every image one size (resize_and_crop)"
+                f"4), and a task's images are stacked (in batches, and whole for the evaluation and the "
+                f"domain classifier), so they need one size: {path} gives {size[0]}x{size[1]}, "
+                f"{other_path} {other[0]}x{other[1]}; use a preprocess that gives every image one size "
+                f"(resize_and_crop), or make the files one size"
             )
         return good
 

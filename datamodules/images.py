@@ -76,11 +76,16 @@ def eight_bit(image: Image.Image) -> Image.Image:
 
 def float_to_eight_bit(image: Image.Image, path: Path) -> Image.Image:
     """A 32-bit float grey image (PIL ``F``, as float TIFFs load) as 8-bit L: values in [0, 1]
-    scaled by 255, values in [0, 255] kept. PIL's own ``convert`` keeps the numbers as they are,
-    so a [0, 1] image turned black; any other range has no one meaning and is refused."""
+    scaled by 255, values in [0, 255] kept (so a float image in 0-255 whose brightest pixel is
+    at most 1 reads as 0-1). PIL's own ``convert`` keeps the numbers as they are, so a [0, 1]
+    image turned black; any other range has no one meaning and is refused."""
     values = np.asarray(image, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise BadImage(
+            path, "32-bit float pixels that are not numbers (NaN or infinite): save it as an 8-bit image"
+        )
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-    if not np.isfinite(values).all() or low < 0 or high > 255:
+    if low < 0 or high > 255:
         raise BadImage(
             path,
             f"32-bit float pixels from {low:g} to {high:g}, neither in 0-1 nor in 0-255: "

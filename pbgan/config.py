@@ -51,6 +51,10 @@ SWITCHES = (
     "metrics.classifier.augment",
     "metrics.classifier.source_domains",
     "model.generator.dropout",
+    "method.plugin.online",
+    "method.plugin.swap",
+    "logger.wandb.offline",
+    "logger.tensorboard.default_hp_metric",
 )
 
 

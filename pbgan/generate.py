@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torchvision.transforms import functional as TF
 from torchvision.utils import save_image
 from tqdm import tqdm
 
-from datamodules.images import IMAGE_EXTENSIONS, eight_bit, list_images
+from datamodules.images import IMAGE_EXTENSIONS, BadImage, list_images, read_image
 from pbgan.cli import add_imports, add_verbosity, import_trusted, output_folder, returns_status, setup_logging
 from pbgan.errors import PbganError
 from pbgan.io import atomic_write
@@ -47,17 +47,14 @@ def output_names(images: list[Path]) -> dict[Path, str]:
 
 
 def load_image(path: Path, channels: int, size: int) -> torch.Tensor:
-    """An image as the model saw them in training: resized to ``size``, scaled to [-1, 1]."""
+    """An image as the model saw them in training: decoded as the datamodules decode it (16-bit
+    and float images scaled to 8 bits), resized to ``size``, scaled to [-1, 1]."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode.startswith("I"):  # 16-bit: scaled, not clipped to white
-                image = eight_bit(image)
-            image = image.convert("L" if channels == 1 else "RGB")
-            image = image.resize((size, size), Image.BICUBIC)
-            return TF.to_tensor(image) * 2 - 1
-    except (UnidentifiedImageError, OSError) as error:
-        raise PbganError(f"cannot read image {path}: {error}") from error
+        image = read_image(path).convert("L" if channels == 1 else "RGB")
+    except BadImage as error:
+        raise PbganError(f"cannot read image {error}") from error
+    image = image.resize((size, size), Image.BICUBIC)
+    return TF.to_tensor(image) * 2 - 1
 
 
 def pick_device(name: str) -> torch.device:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pbgan.checkpoints import pick_checkpoint
@@ -62,25 +62,33 @@ def differences(saved: object, current: object, prefix: str = "") -> list[str]:
 
 
 def config_changes(saved: DictConfig, current: DictConfig) -> list[str]:
-    """The options a resume changes: those whose value differs both as written and resolved.
+    """The options a resume changes: those written differently whose resolved values differ too.
 
     As written, so that an environment variable read by the config (``PBGAN_CACHE_DIR``) may
     differ between the run and its resume; resolved, so that a config file that now writes the
     same value another way (``max_images: null`` become ``${data.max_images}``, which is null)
-    does not refuse a run begun before it."""
-    trees = []
-    for resolve in (False, True):
-        pair = []
+    does not refuse a run begun before it. An option missing counts as null (as it reads), and
+    one that does not resolve as changed."""
+    written = [OmegaConf.to_container(config, resolve=False) for config in (saved, current)]
+    for tree in written:
+        tree.pop("resume", None)
+    changed = []
+    for key in differences(*written):
+        values = []
         for config in (saved, current):
             try:
-                tree = OmegaConf.to_container(config, resolve=resolve)
-            except OmegaConfBaseException:  # an interpolation that no longer resolves: as written
-                tree = OmegaConf.to_container(config, resolve=False)
-            tree.pop("resume", None)
-            pair.append(tree)
-        trees.append(pair)
-    written, resolved = (differences(*pair) for pair in trees)
-    return [key for key in written if key in set(resolved)]
+                value = OmegaConf.select(config, key, default=None, throw_on_resolution_failure=True)
+                if isinstance(value, (DictConfig, ListConfig)):
+                    value = OmegaConf.to_container(value, resolve=True)
+            except OmegaConfBaseException:  # no longer resolves: counts as changed
+                value = _UNRESOLVED
+            values.append(value)
+        if values[0] != values[1] or _UNRESOLVED in values:
+            changed.append(key)
+    return changed
+
+
+_UNRESOLVED = object()
 
 
 @dataclass

@@ -44,11 +44,12 @@ ROOT = Path(__file__).resolve().parent.parent
         ("data.skip_bad_images=maybe", r"data.skip_bad_images='maybe' is a switch: use true or false"),
         ("speed.compile=yes", r"speed.compile='yes' is a switch: use true or false"),
         ("metrics.classifier.augment=1", r"metrics.classifier.augment=1 is a switch: use true or false"),
+        ("method=ewc method.plugin.online=no", r"method.plugin.online='no' is a switch"),
     ],
 )
 def test_impossible_options_are_named(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        validate_config(compose_config([override]))
+        validate_config(compose_config(override.split()))
 
 
 def test_a_bad_option_on_the_command_line_is_one_line_without_a_traceback(tmp_path: Path) -> None:

@@ -583,16 +583,19 @@ def test_cli_learns_a_two_task_unpaired_sequence_from_folders(tmp_path: Path) ->
     assert results["matrix"]["acc"][1][1] is not None
 
 
-def test_preprocess_none_with_images_of_two_sizes_needs_batches_of_one(tmp_path: Path) -> None:
-    """``preprocess=none`` keeps each image's size: a batch of two images of different sizes
-    cannot be stacked, which PyTorch's collate said mid-training without naming a file."""
+def test_preprocess_none_with_images_of_two_sizes_is_refused_naming_them(tmp_path: Path) -> None:
+    """``preprocess=none`` keeps each image's size: images of two sizes cannot be stacked (in a
+    batch, or whole for the evaluation and the classifier), which PyTorch said mid-run naming no
+    file, also with batches of one."""
     root = write_aligned(tmp_path / "set", half=(48, 32))
     save(np.zeros((40, 80, 3), np.uint8), root / "train" / "9.png")  # halves 40x40
     options = {"preprocess": "none", "crop_size": 16, "check_aligned": False}
-    message = error_of(lambda: aligned(root, **options))
-    assert "preprocess=none each image keeps its own size" in message and "data.batch_size=2" in message
-    assert "48x32" in message and "40x40" in message and "9.png" in message
-    inputs, _ = every(aligned(root, **options, batch_size=1).val_dataloader())  # one at a time: fine
+    for batch_size in (1, 2):
+        message = error_of(lambda: aligned(root, **options, batch_size=batch_size))  # noqa: B023
+        assert "preprocess=none each image keeps its own size" in message and "need one size" in message
+        assert "48x32" in message and "40x40" in message and "9.png" in message
+    (root / "train" / "9.png").unlink()
+    inputs, _ = every(aligned(root, **options).val_dataloader())  # one size (not square): fine
     assert inputs.shape == (4, 3, 32, 48)
 
 
@@ -614,3 +617,11 @@ def test_float_tiff_images_are_scaled_not_blackened(tmp_path: Path) -> None:
         BadImage, match=r"wide.tif: 32-bit float pixels from \S+ to \S+, neither in 0-1 nor in 0-255"
     ):
         read_image(wide)
+    unset = tmp_path / "nan.tif"
+    Image.fromarray(np.full((4, 4), np.nan, np.float32), mode="F").save(unset)
+    with pytest.raises(BadImage, match=r"nan.tif: 32-bit float pixels that are not numbers"):
+        read_image(unset)
+    # python -m pbgan.generate reads images as training does
+    from pbgan.generate import load_image
+
+    assert torch.equal(load_image(unit, 1, 8), load_image(save(grey, tmp_path / "grey.png"), 1, 8))

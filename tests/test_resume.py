@@ -69,5 +69,21 @@ def test_a_resume_refuses_changed_values_not_the_same_value_written_another_way(
     assert config_changes(saved, rewritten) == []
     changed = OmegaConf.create({"data": {"size": 16}, "task": {"max_images": None, "size": "${data.size}"}})
     assert config_changes(saved, changed) == ["data.size"]
+    # an interpolation of a whole node against a node of other values: the values are compared
+    schedule = OmegaConf.create(
+        {"method": {"schedule": {"a": 1.0}, "family": {"schedule": "${method.schedule}"}}}
+    )
+    other = OmegaConf.create({"method": {"schedule": {"a": 1.0}, "family": {"schedule": {"a": 0.5}}}})
+    assert config_changes(schedule, other) == ["method.family.schedule"]
+    assert config_changes(other, schedule) == ["method.family.schedule"]
+    same = OmegaConf.create({"method": {"schedule": {"a": 1.0}, "family": {"schedule": {"a": 1.0}}}})
+    assert config_changes(schedule, same) == []
+    gone = OmegaConf.create({"x": "${oc.env:PBGAN_TEST_SURELY_UNSET_VARIABLE}"})
+    assert config_changes(gone, OmegaConf.create({"x": 1})) == ["x"]
+    older = OmegaConf.create({"data": {"size": 8}, "task": {}})  # before the file gained max_images
+    newer = OmegaConf.create(
+        {"data": {"size": 8, "max_images": None}, "task": {"max_images": "${data.max_images}"}}
+    )
+    assert config_changes(older, newer) == []
     resumed = OmegaConf.create({"resume": "run", "a": 1})
     assert config_changes(OmegaConf.create({"resume": None, "a": 1}), resumed) == []
