@@ -477,3 +477,27 @@ def test_a_run_page_that_cannot_be_written_is_a_warning_not_the_end_of_the_repor
     report = write_report(copy)
     assert "cannot write its report.html" in caplog.text
     assert report.files["report.html"].is_file() and report.files["report.md"].is_file()
+
+
+def test_a_sweep_looked_at_while_every_run_trains_gets_its_report(multirun: Path, tmp_path: Path) -> None:
+    """A run that has learned only part of its sequence is left out of the methods table; with
+    only such runs the sweep page crashed (IndexError) after writing the tables."""
+    source = job_dirs(multirun)[0]
+    data = json.loads((source / "results.json").read_text())
+    done = 1
+    stages = len(data["tasks"])
+    for matrix in data["matrix"].values():
+        for stage in range(done, stages):
+            matrix[stage] = [None] * stages
+    changes = data["forgetting"]["max_abs_change"]
+    data["forgetting"]["max_abs_change"] = [r if i < done else [None] * stages for i, r in enumerate(changes)]
+    for key in ("per_task", "per_task_bytes"):
+        data["params"][key] = data["params"][key][:done]
+    data.update(completed_tasks=done, task_seconds=data["task_seconds"][:done])
+    data["storage"] = data["storage"][:done]
+    clone_run(source, tmp_path / "sweep" / "0_training", results=data)
+    with report_warnings() as messages:
+        report = write_report(tmp_path / "sweep")
+    assert any(f"learned {done} of {stages} tasks" in message for message in messages)
+    page = report.files["report.html"].read_text()
+    assert "No run has learned every task of its sequence yet." in page

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from pbgan.cli import add_verbosity, returns_status, setup_logging
 from pbgan.report.render import write_report
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose - args.quiet)  # skipped runs are warnings on stderr
     report = write_report(args.dir, args.out)
+    if hasattr(sys.stdout, "reconfigure"):  # a console without UTF-8 still gets the report
+        sys.stdout.reconfigure(errors="replace")
     print(report.markdown)  # the report itself: stdout, whatever the verbosity
     log.info("report written to %s: %s", report.files["report.md"].parent, ", ".join(report.files))
     return 0

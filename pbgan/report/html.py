@@ -276,23 +276,40 @@ def write_run_page(run_dir: str | Path) -> Path:
     return atomic_write(run_dir / PAGE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+#: what tells one series of a sweep from another (the ratio table's series key)
+SERIES = ("task_seq", "model", "method", "width", "overrides")
+
+
 def _scatter_uri(
     rows: list[Row], x: str, y: str, xlabel: str, ylabel: str, log_x: bool = False, lines: bool = False
 ) -> str:
-    """A method's points against ``x``, joined where ``lines`` (a series that differs only in x)."""
+    """Each series' points against ``x``, joined where ``lines`` (a series that differs only in
+    x). A series is one configuration but ``x`` (:data:`SERIES`); the legend names what differs
+    between the plotted series. ``log_x`` takes effect where ``x`` spans more than a factor of 10."""
     figure = _new_figure(6.0, 4.0)
     axes = figure.add_subplot()
-    for index, method in enumerate(dict.fromkeys(row["method"] for row in rows)):
-        points = sorted((r for r in rows if r["method"] == method), key=lambda r: r[x])
+    keys = {id(row): tuple(str(row.get(name, "")) for name in SERIES) for row in rows}
+    series = list(dict.fromkeys(keys.values()))
+    differing = [i for i in range(len(SERIES)) if len({key[i] for key in series}) > 1]
+    for index, key in enumerate(series):
+        points = sorted((r for r in rows if keys[id(r)] == key), key=lambda r: r[x])
+        parts = [_short(key[i]) for i in differing if key[i] not in ("", "None")]
+        label = ", ".join(parts) or key[SERIES.index("method")]
         axes.plot([r[x] for r in points], [r[y] for r in points], "o-" if lines else "o",
-                  color=f"C{index % 10}", label=method)  # fmt: skip
-    if log_x:
+                  color=f"C{index % 10}", label=label)  # fmt: skip
+    values = [float(r[x]) for r in rows if r[x] is not None and float(r[x]) > 0]
+    if log_x and values and max(values) > 10 * min(values):
         axes.set_xscale("log")
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     return _figure_uri(figure)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """A legend label's part, cut to ``limit`` characters (a run's overrides can be long)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def sweep_page_html(
@@ -302,12 +319,12 @@ def sweep_page_html(
     from pbgan.report.render import LABELS, markdown_rows
 
     shown = markdown_rows(methods)
-    columns = [c for c in shown[0] if not c.endswith("_std") and any(r.get(c) is not None for r in shown)]
-    body = [
-        f"<p>{len(runs)} runs. Mean over seeds; the CSV files beside this page have the spreads.</p>",
-        "<h2>Methods</h2>",
-        table(shown, columns, LABELS),
-    ]
+    body = [f"<p>{len(runs)} runs. Mean over seeds; the CSV files beside this page have the spreads.</p>"]
+    if shown:
+        columns = [c for c in shown[0] if not c.endswith("_std") and any(r.get(c) is not None for r in shown)]
+        body += ["<h2>Methods</h2>", table(shown, columns, LABELS)]
+    else:  # every run is still learning its sequence (a sweep looked at while it trains)
+        body += ["<h2>Methods</h2>", "<p><em>No run has learned every task of its sequence yet.</em></p>"]
     fid = next((key for key in FID_KEYS if any(row.get(key) is not None for row in methods)), None)
     label = LABELS.get(fid, fid) if fid else ""
     if fid:
