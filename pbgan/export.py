@@ -7,6 +7,7 @@ TorchScript and/or ONNX; the exported model's outputs are checked against the li
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from pbgan.lifelong.standalone import standalone_network
 from pbgan.lifelong_file import check_input_size, generator_name, load_task_generator
 
 FORMATS = ("torchscript", "onnx")
+
+log = logging.getLogger(__name__)
 
 
 def export_task(
@@ -79,13 +82,40 @@ def export_onnx(plain: torch.nn.Module, example: torch.Tensor, path: Path) -> to
     return torch.from_numpy(session.run(None, {"input": example.numpy()})[0])
 
 
+def onnx_available() -> bool:
+    """Whether the optional ``onnx`` extra (onnx and onnxruntime) is installed."""
+    from importlib.util import find_spec
+
+    return all(find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+
+
+def chosen_formats(name: str) -> tuple[str, ...]:
+    """``--format``: one format, or ``all`` (every format this install can write: ONNX needs the
+    optional extra, and without it ``all`` writes TorchScript and says so)."""
+    if name != "all":
+        if name == "onnx" and not onnx_available():  # refused before anything is written
+            raise PbganError('--format onnx needs the optional extra: pip install -e ".[onnx]"')
+        return (name,)
+    if onnx_available():
+        return FORMATS
+    log.warning(
+        'warning: no ONNX export: it needs the optional extra (pip install -e ".[onnx]"); TorchScript only'
+    )
+    return ("torchscript",)
+
+
 @returns_status
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pbgan.export", description=__doc__)
     parser.add_argument("model", help="a lifelong model file (lifelong.pt of a run)")
     parser.add_argument("--task", required=True, help="task name or 1-based number")
     parser.add_argument("--out", default="exported", help="output folder (default: exported)")
-    parser.add_argument("--format", choices=[*FORMATS, "all"], default="all")
+    parser.add_argument(
+        "--format",
+        choices=[*FORMATS, "all"],
+        default="all",
+        help="all: TorchScript, and ONNX where installed",
+    )
     parser.add_argument("--direction", default="AtoB", help="AtoB, or BtoA for CycleGAN tasks")
     parser.add_argument(
         "--image-size", type=int, default=None, help="example input size (default: training size)"
@@ -95,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose - args.quiet)
     import_trusted(args.imports)
-    formats = FORMATS if args.format == "all" else (args.format,)
+    formats = chosen_formats(args.format)
     written = export_task(args.model, args.task, args.out, formats, args.direction, args.image_size)
     for fmt, (path, diff) in written.items():
         print(f"{fmt}: {path} (max |output - lifelong output| = {diff:.2e})")

@@ -39,11 +39,23 @@ def input_images(source: Path) -> list[Path]:
 
 def output_names(images: list[Path]) -> dict[Path, str]:
     """Each input's output file name: ``STEM.png``, or ``NAME.png`` (the whole input name) where
-    inputs share a stem (``x.jpg`` and ``x.jpeg``), so no output overwrites another."""
+    inputs share a stem (``x.jpg`` and ``x.jpeg``); where that still meets another input's name
+    (``x.png`` and ``x.png.png`` both give ``x.png.png``), ``NAME-2.png``, ``NAME-3.png``, ... so
+    no output overwrites another."""
     stems: dict[str, int] = {}
     for path in images:
         stems[path.stem] = stems.get(path.stem, 0) + 1
-    return {path: f"{path.stem if stems[path.stem] == 1 else path.name}.png" for path in images}
+    names: dict[Path, str] = {}
+    taken: set[str] = set()
+    for path in images:
+        base = path.stem if stems[path.stem] == 1 else path.name
+        name, count = f"{base}.png", 1
+        while name.lower() in taken:  # case too: a case-insensitive file system has one file for both
+            count += 1
+            name = f"{base}-{count}.png"
+        taken.add(name.lower())
+        names[path] = name
+    return names
 
 
 def load_image(path: Path, channels: int, size: int) -> torch.Tensor:
@@ -58,9 +70,29 @@ def load_image(path: Path, channels: int, size: int) -> torch.Tensor:
 
 
 def pick_device(name: str) -> torch.device:
+    """``--device``: ``auto`` (a GPU if there is one), or a device torch knows and this machine has."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise PbganError(f"--device {name}: not a device name; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PbganError(f"--device {name}: this machine has no CUDA GPU; use cpu (or auto)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise PbganError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    return device
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 @torch.no_grad()
@@ -88,6 +120,8 @@ def generate(
                 f"--output {out_dir}: its {names[path]} would replace an input image ({path}); "
                 "write the translations to another folder"
             )
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise PbganError(f"--batch-size {batch_size!r}: use a whole number of at least 1")
     target = pick_device(device)
     net = net.to(target).eval()
     written = []
@@ -110,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", required=True, help="an image or a folder of images")
     parser.add_argument("--output", required=True, help="folder for the translated PNGs")
     parser.add_argument("--direction", default="AtoB", help="AtoB, or BtoA for CycleGAN tasks")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--device", default="auto", help="auto (GPU if any), cpu, cuda, cuda:1, ...")
     parser.add_argument(
-        "--image-size", type=int, default=None, help="resize inputs to this (default: training size)"
+        "--image-size", type=positive_int, default=None, help="resize inputs to this (default: training size)"
     )
     add_imports(parser)
     add_verbosity(parser)

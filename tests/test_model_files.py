@@ -345,3 +345,69 @@ def test_a_model_file_never_makes_pbgan_import_a_module(
     ]
     assert main([*args, "--import", "pbgan_untrusted_mod"]) == 0  # vouched for: imported, then built
     assert marker.exists() and len(list((tmp_path / "o").iterdir())) == 1
+
+
+def test_generate_gives_every_input_its_own_output(pix2pix_file: Path, tmp_path: Path) -> None:
+    """``x.png`` and ``x.jpg`` share a stem and ``x.png.png`` then meets ``x.png``'s name: three
+    inputs wrote two files ("wrote 3 images")."""
+    from pbgan.generate import output_names
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("x.png", "x.jpg", "x.png.png", "X.png-2.png"):
+        Image.new("RGB", (40, 30), (len(name) * 20, 100, 200)).save(inputs / name, format="PNG")
+    names = output_names(sorted(inputs.iterdir()))
+    assert len({name.lower() for name in names.values()}) == 4
+    written = generate(pix2pix_file, "map2aerial", inputs, tmp_path / "out")
+    assert len(written) == 4 and len(list((tmp_path / "out").iterdir())) == 4
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--batch-size", "0"], "argument --batch-size: '0' is not a whole number of at least 1"),
+        (["--batch-size", "-1"], "argument --batch-size: '-1' is not a whole number of at least 1"),
+        (["--device", "gpu"], "--device gpu: not a device name; use auto, cpu, cuda or cuda:N"),
+        pytest.param(
+            ["--device", "cuda"],
+            "--device cuda: this machine has no CUDA GPU; use cpu (or auto)",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is there"),
+        ),
+    ],
+)
+def test_generate_names_a_bad_batch_size_or_device(
+    pix2pix_file: Path, tmp_path: Path, option: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    """``--batch-size 0`` gave a traceback from range(), ``-1`` wrote nothing and exited 0, an
+    unknown or missing device a raw RuntimeError."""
+    from pbgan.generate import main
+
+    inputs = image_folder(tmp_path / "in", 1)
+    command = [str(pix2pix_file), "--task", "1", "--input", str(inputs), "--output", str(tmp_path / "out")]
+    try:
+        status = main([*command, *option])
+    except SystemExit as stopped:  # argparse's own refusal
+        status = stopped.code
+    assert status == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_export_without_the_onnx_extra(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the optional extra, the default (``all``) wrote the TorchScript file and then
+    stopped with an error; now it writes what it can and says ONNX was left out, and an explicit
+    ``--format onnx`` is refused before anything is written."""
+    import pbgan.export as export
+
+    monkeypatch.setattr(export, "onnx_available", lambda: False)
+    with caplog.at_level("WARNING", logger="pbgan.export"):
+        assert export.chosen_formats("all") == ("torchscript",)
+    assert "no ONNX export: it needs the optional extra" in caplog.text
+    with pytest.raises(PbganError, match=r"--format onnx needs the optional extra"):
+        export.chosen_formats("onnx")
+    monkeypatch.setattr(export, "onnx_available", lambda: True)
+    assert export.chosen_formats("all") == ("torchscript", "onnx")
+    assert export.chosen_formats("torchscript") == ("torchscript",)
