@@ -501,3 +501,16 @@ def test_a_sweep_looked_at_while_every_run_trains_gets_its_report(multirun: Path
     assert any(f"learned {done} of {stages} tasks" in message for message in messages)
     page = report.files["report.html"].read_text()
     assert "No run has learned every task of its sequence yet." in page
+
+
+def test_a_job_that_wrote_no_results_is_named_not_dropped_silently(multirun: Path, tmp_path: Path) -> None:
+    """A job of a sweep that failed (or is still on its first task) has no results.json: the
+    report said "2 runs" for three jobs without a word about the third."""
+    sweep = tmp_path / "sweep"
+    shutil.copytree(multirun, sweep)
+    failed = sweep / "2_failed"
+    (failed / ".hydra").mkdir(parents=True)
+    (failed / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    with report_warnings() as messages:
+        write_report(sweep)
+    assert [m for m in messages if m.startswith(f"skipping {failed}: a run folder without results.json")]

@@ -223,6 +223,21 @@ def find_results(directory: str | Path) -> list[Path]:
     return found
 
 
+def runs_without_results(root: Path, found: list[Path]) -> list[Path]:
+    """Run folders under ``root`` (a ``.hydra`` or ``.pbgan`` folder in them) that hold no
+    results.json: a job of a sweep that failed or is still on its first task."""
+    if not root.is_dir():
+        return []
+    done = {path.parent.resolve() for path in found}
+    folders = {
+        marker.parent
+        for name in (".pbgan", ".hydra")
+        for marker in root.rglob(name)
+        if marker.is_dir() and marker.parent.resolve() not in done
+    }
+    return sorted(folders, key=_natural_key)
+
+
 def _natural_key(path: Path) -> list[Any]:
     """Sort job folders as numbers (2_... before 10_...)."""
     key: list[Any] = []
@@ -239,11 +254,20 @@ def load_runs(directory: str | Path) -> list[Run]:
     Raises PbganError when there is no directory, no results.json, or not one readable."""
     root = Path(directory)
     runs = []
-    for path in find_results(root):
+    found = find_results(root)
+    for path in found:
         try:
             runs.append(load_run(path, root=root if root.is_dir() else root.parent))
         except PbganError as error:
             log.warning("skipping %s", error)
+    for folder in runs_without_results(root, found):
+        log.warning(
+            "skipping %s: a run folder without %s (the run has not written its first task yet, or "
+            "stopped before; resume=%s continues it)",
+            folder,
+            RESULTS_FILE,
+            folder,
+        )
     if not runs:
         raise PbganError(f"{root}: none of its {RESULTS_FILE} files could be read (see the warnings above)")
     return runs
