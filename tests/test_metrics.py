@@ -218,3 +218,18 @@ def test_evaluate_runs_the_extractor_once_and_matches_each_metric_alone(
         (metrics["kid_domain"], metrics["kid_domain_std"]),
     ) == alone
     assert len(passes) == len(range(0, len(images), suite.batch_size))
+
+
+def test_images_read_from_disk_reach_inception_with_their_own_pixel_values() -> None:
+    """A real image's uint8 levels, through the datamodules' [-1, 1] scaling and back to the bytes
+    InceptionV3 takes, are the same levels (truncating moved 47 of 256 one lower)."""
+    import numpy as np
+    from PIL import Image
+
+    from datamodules.images import to_tensor
+    from pbgan.metrics.fid import to_inception_bytes
+
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    image = Image.fromarray(np.stack([levels] * 3, -1), mode="RGB")
+    back = to_inception_bytes(to_tensor(image)[None])[0]
+    assert torch.equal(back, torch.from_numpy(np.stack([levels] * 3)))

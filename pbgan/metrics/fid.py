@@ -167,8 +167,11 @@ def fid_factory(num_features: int) -> Callable[[list[torch.Tensor]], TaskFID]:
 
 
 def to_inception_bytes(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats to the uint8 images InceptionV3 expects (as torchmetrics' normalize=True)."""
-    return (((to_rgb(images) + 1) / 2).clamp(0, 1) * 255).byte()
+    """[-1, 1] floats to the uint8 images InceptionV3 expects, rounded to the nearest level (as
+    an image saved to a PNG is, which torch-fidelity and pytorch-fid read): truncating, as
+    torchmetrics' ``normalize=True`` does, put 47 of the 256 levels of a real image read from
+    disk one level lower."""
+    return ((to_rgb(images) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 def inception_features(weights: Path) -> nn.Module:
