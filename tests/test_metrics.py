@@ -233,3 +233,25 @@ def test_images_read_from_disk_reach_inception_with_their_own_pixel_values() -> 
     image = Image.fromarray(np.stack([levels] * 3, -1), mode="RGB")
     back = to_inception_bytes(to_tensor(image)[None])[0]
     assert torch.equal(back, torch.from_numpy(np.stack([levels] * 3)))
+
+
+@pytest.mark.parametrize(("input_nc", "output_nc"), [(1, 3), (1, 1), (3, 1)])
+def test_grey_tasks_get_a_domain_classifier(tmp_path: Path, input_nc: int, output_nc: int) -> None:
+    """Tasks with grey images (``input_nc``/``output_nc`` 1) crashed the domain classifier: its
+    training set joined 1- and 3-channel images, and its first layer takes three channels."""
+
+    def images(channels: int) -> torch.Tensor:
+        return torch.rand(8, channels, 16, 16) * 2 - 1
+
+    def task(name: str) -> TaskImages:
+        return TaskImages(
+            name, name, True, images(output_nc), images(output_nc), {"n": name}, f"{name}_in",
+            images(input_nc), images(input_nc),
+        )  # fmt: skip
+
+    settings = ClassifierSettings(width=4, epochs=1, batch_size=8, train_images=8)
+    suite = EvaluationSuite(
+        [task("a"), task("b")], ["acc", "fid"], settings, tmp_path, None, 0, 16, batch_size=8
+    )
+    result = suite.evaluate(0, images(output_nc))
+    assert 0.0 <= result["acc"] <= 1.0 and result["fid_domain"] == result["fid_domain"]

@@ -21,6 +21,7 @@ from torch import nn
 from pbgan.errors import PbganError
 from pbgan.faults import fault_point
 from pbgan.io import save_torch
+from pbgan.metrics.fid import to_rgb
 
 # Bump when the network or its training changes: old caches are ignored (2: train images in
 # EpochShuffle order).
@@ -53,8 +54,9 @@ class DomainClassifier(nn.Module):
         self.num_features = widths[-1]
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Penultimate features: the space FID (domain) is measured in."""
-        return self.body(images).mean(dim=(2, 3))
+        """Penultimate features: the space FID (domain) is measured in. Grey images (one channel,
+        ``input_nc``/``output_nc`` 1) are seen as RGB with three equal channels."""
+        return self.body(to_rgb(images)).mean(dim=(2, 3))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))

@@ -213,7 +213,7 @@ class EvaluationSuite:
         images, targets = [], []
         for task in self.tasks:
             for domain, real in task.labelled_sets("train"):
-                chosen = real[: settings.train_images]
+                chosen = to_rgb(real[: settings.train_images])  # grey and colour domains in one set
                 images.append(chosen)
                 targets.append(torch.full((len(chosen),), labels[domain], dtype=torch.long))
         return torch.cat(images), torch.cat(targets)
