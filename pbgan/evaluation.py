@@ -175,7 +175,8 @@ class ContinualEvaluator:
         return self.suite.evaluate(task - self.first_new, outputs)
 
     def untrained(self, module: LifelongGANModule, task: int) -> dict[str, float]:
-        """The metrics of a task just begun, before any training (the reference row of BWT/FWT)."""
+        """The metrics of a task just begun, before any training: results.json's ``untrained``
+        (forward transfer compares with a ``full`` run instead; see pbgan.report.tables)."""
         return self.metrics(task, self.outputs(module, task))
 
     def probe_outputs(self, module: LifelongGANModule, task: int, forward: torch.Tensor) -> torch.Tensor:
