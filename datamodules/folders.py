@@ -101,7 +101,6 @@ class FolderDataModule(pl.LightningDataModule):
         self.val_split = val_split
         # The image size the model sees (None with preprocess=none: the files' own sizes).
         self.image_size = crop_size if preprocess != "none" else None
-        self._sizes: dict[tuple[int, int], Path] = {}  # of the folder being scanned: a file per size
         self._train: Dataset | None = None
         self._val: Dataset | None = None
         self._test: Dataset | None = None
@@ -154,15 +153,16 @@ class FolderDataModule(pl.LightningDataModule):
             )
         return PbganError(text)
 
-    def _check_size(self, path: Path, size: tuple[int, int]) -> None:
-        """``size``: one image's (an aligned pair's half) width and height as stored."""
-        self._sizes.setdefault(self._transform(False).resized_size(size), path)
+    def _check_size(self, path: Path, size: tuple[int, int]) -> tuple[int, int]:
+        """Check one image's ``size`` (an aligned pair's half) as stored; the size the model sees
+        of it in evaluation."""
         if self._transform(True).too_small(size):
             raise PbganError(
                 f"{path} is {size[0]}x{size[1]} pixels, smaller than crop_size={self.crop_size}: "
                 f"preprocess=crop cuts crop_size squares out of images that are not resized; use "
                 f"preprocess=resize_and_crop, or a smaller crop_size"
             )
+        return self._transform(False).resized_size(size)
 
     def _scan(self, folder: Path) -> list[Path]:
         """The checked images of one split folder (sorted; at most ``max_images``)."""
@@ -178,7 +178,7 @@ class FolderDataModule(pl.LightningDataModule):
             )
         if self.max_images is not None:
             files = files[: self.max_images]
-        self._sizes = {}  # the sizes the model sees, a file of each
+        sizes: dict[tuple[int, int], Path] = {}  # the sizes the model sees, a file of each
         good, bad = [], []
         for path in files:
             try:
@@ -190,7 +190,7 @@ class FolderDataModule(pl.LightningDataModule):
                     ) from error
                 bad.append(error)
                 continue
-            self._check_size(path, size)
+            sizes.setdefault(self._check_size(path, size), path)
             good.append(path)
         if bad:
             shown = "; ".join(str(error) for error in bad[:3]) + ("; ..." if len(bad) > 3 else "")
@@ -200,8 +200,8 @@ class FolderDataModule(pl.LightningDataModule):
             )
         if not good:
             raise PbganError(f"{folder} holds no readable images: replace the files listed above")
-        if self.preprocess == "none" and len(self._sizes) > 1:
-            (size, path), (other, other_path) = list(self._sizes.items())[:2]
+        if self.preprocess == "none" and len(sizes) > 1:
+            (size, path), (other, other_path) = list(sizes.items())[:2]
             raise PbganError(
                 f"{folder}: with preprocess=none each image keeps its own size (rounded to a multiple of "
                 f"4), and a task's images are stacked (in batches, and whole for the evaluation and the "
@@ -288,7 +288,7 @@ class AlignedDataModule(FolderDataModule):
         self.unpaired = switch(unpaired, "data.unpaired")
         self.paired = not self.unpaired
 
-    def _check_size(self, path: Path, size: tuple[int, int]) -> None:
+    def _check_size(self, path: Path, size: tuple[int, int]) -> tuple[int, int]:
         width, height = size
         if width < 2 or (self.check_aligned and width != 2 * height):
             raise PbganError(
@@ -298,7 +298,7 @@ class AlignedDataModule(FolderDataModule):
                 f"the folder holds single images rather than A|B pairs, use the unaligned layout "
                 f"(datamodules.folders.UnalignedDataModule)"
             )
-        super()._check_size(path, (width // 2, height))
+        return super()._check_size(path, (width // 2, height))
 
     def _missing_folder(self, folder: Path, hint: str = "") -> PbganError:
         if not hint and (self.root / "trainA").is_dir():

@@ -71,6 +71,11 @@ def eight_bit(image: Image.Image) -> Image.Image:
     values = np.asarray(image, dtype=np.float64)
     if image.mode.startswith("I;16") or values.max(initial=0) > 255:
         values = values / 257.0
+    return grey_levels(values)
+
+
+def grey_levels(values: np.ndarray) -> Image.Image:
+    """Grey values on the 0-255 scale as an 8-bit L image, rounded to the nearest level."""
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
 
 
@@ -91,9 +96,7 @@ def float_to_eight_bit(image: Image.Image, path: Path) -> Image.Image:
             f"32-bit float pixels from {low:g} to {high:g}, neither in 0-1 nor in 0-255: "
             "save it as an 8-bit image",
         )
-    if high <= 1:
-        values = values * 255
-    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+    return grey_levels(values * 255 if high <= 1 else values)
 
 
 def read_image(path: Path) -> Image.Image:

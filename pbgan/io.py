@@ -143,8 +143,7 @@ def save_torch(path: str | Path, obj: Any, save: Callable[[Any, Any], None] | No
 
 def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON, atomically."""
-    text = json.dumps(data, indent=2, allow_nan=True)
-    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    return write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -25,7 +25,7 @@ from typing import Any
 
 from PIL import Image
 
-from pbgan.io import atomic_write
+from pbgan.io import write_text
 from pbgan.report.loading import FID_KEYS, Run
 from pbgan.results import CHANGE, Row
 
@@ -273,7 +273,7 @@ def write_run_page(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     run = load_run(run_dir / RESULTS_FILE)
     text = run_page_html(run)
-    return atomic_write(run_dir / PAGE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_text(run_dir / PAGE, text)
 
 
 #: what tells one series of a sweep from another (the ratio table's series key)
@@ -383,4 +383,4 @@ def write_sweep_page(
 ) -> Path:
     """Write a sweep's ``report.html`` into ``out`` (atomically) and return its path."""
     text = sweep_page_html(list(runs), methods, ratios, efficiency, title, out)
-    return atomic_write(out / PAGE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_text(out / PAGE, text)
