@@ -343,6 +343,13 @@ class UnalignedDataModule(FolderDataModule):
 
     layout_help = UNALIGNED_LAYOUT
 
+    def distinct_val_targets(self) -> int:
+        """How many val examples, from the first, have distinct target images: val pairs input i
+        with target ``i % len(targets)``, so where the target folder holds fewer images than the
+        input folder they repeat after this many (the evaluation's real side takes each once)."""
+        self.setup("fit")
+        return len(self._val.targets)
+
     def _show_split(self, name: str) -> str:
         return f"{name}A/ + {name}B/"
 

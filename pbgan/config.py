@@ -67,16 +67,20 @@ def check_switches(cfg: DictConfig) -> None:
             switch(value, dotted)
 
 
+def objective_names(cfg: DictConfig) -> list[str]:
+    """The figures ``objective`` names (none when it is null)."""
+    wanted = cfg.get("objective")
+    if wanted is None:
+        return []
+    return [str(wanted)] if isinstance(wanted, str) else [str(name) for name in wanted]
+
+
 def check_objective(cfg: DictConfig) -> None:
     """``objective`` names only figures the run will have: its metrics or storage shares."""
     from pbgan.results import OBJECTIVE_ALIASES, STORAGE_OBJECTIVES
 
-    wanted = cfg.get("objective")
-    if wanted is None:
-        return
-    names = [wanted] if isinstance(wanted, str) else list(wanted)
     metrics = set(cfg.eval.metrics)
-    for name in map(str, names):
+    for name in objective_names(cfg):
         aliases = (alias for alias, keys in OBJECTIVE_ALIASES.items() if name == alias or name in keys)
         family = next(aliases, name)
         if name in STORAGE_OBJECTIVES or family in metrics:
@@ -86,6 +90,64 @@ def check_objective(cfg: DictConfig) -> None:
             f"objective {name!r} is not measured by this run (eval.metrics={sorted(metrics)}): use one of "
             f"{known} (a metric also listed in eval.metrics), or a list of them"
         )
+
+
+def objective_higher_is_better(name: str) -> bool:
+    """Whether larger values of the objective ``name`` are better: the metric's direction (``fid``
+    and ``kid`` by either kind's); the storage shares are better small."""
+    from pbgan.metrics.suite import HIGHER_IS_BETTER
+    from pbgan.results import OBJECTIVE_ALIASES
+
+    return HIGHER_IS_BETTER.get(OBJECTIVE_ALIASES.get(name, (name,))[0], False)
+
+
+def check_objective_directions(cfg: DictConfig, direction: object) -> None:
+    """A sweeper's ``direction`` (Optuna's ``minimize``/``maximize``, one or a list) gives one
+    direction per objective, each the way that objective gets better: a study that maximises FID
+    or minimises Acc runs all its trials before anyone sees it searched for the worst."""
+    names = objective_names(cfg)
+    if direction is None or not names:
+        return
+    single = isinstance(direction, str) or not hasattr(direction, "__iter__")
+    given = [direction] if single else list(direction)
+    # Optuna's sweeper keeps an unset direction as its enum: Direction.minimize
+    directions = [str(value).rsplit(".", 1)[-1].lower() for value in given]
+    if len(directions) != len(names):
+        raise ConfigError(
+            f"objective={names} returns {len(names)} value(s) but hydra.sweeper.direction={directions} "
+            f"gives {len(directions)}: give one direction per objective, e.g. "
+            f"hydra.sweeper.direction=[{','.join('minimize' for _ in names)}]"
+        )
+    for index, (name, given_direction) in enumerate(zip(names, directions)):
+        better = objective_higher_is_better(name)
+        wanted = "maximize" if better else "minimize"
+        if given_direction != wanted:
+            where = "hydra.sweeper.direction" + (f"[{index}]" if len(names) > 1 else "")
+            raise ConfigError(
+                f"{where}={given_direction} for objective {name!r}, which is better "
+                f"{'higher' if better else 'lower'}: the study would search for its worst value; "
+                f"use {wanted}"
+            )
+
+
+def check_objectives_measurable(cfg: DictConfig, paired_tasks: int, tasks: int, measured: set[str]) -> None:
+    """Before training: the sequence can give every objective a value. Ground-truth metrics need a
+    paired task (``paired_tasks`` of the ``tasks``; ``measured``: metrics a file the run extends
+    already holds), a new task's share needs a second task."""
+    from pbgan.metrics.suite import PAIRED_ONLY
+
+    whole_run = {"new_task_share": "stored_share", "new_task_bytes_share": "bytes_share"}
+    for name in objective_names(cfg):
+        if name in PAIRED_ONLY and not paired_tasks and name not in measured:
+            raise ConfigError(
+                f"objective {name!r} is measured against a ground truth, and no task of "
+                f"task_seq={cfg.task_seq.get('name', '?')} is paired: use fid, kid or acc"
+            )
+        if name in whole_run and tasks < 2:
+            raise ConfigError(
+                f"objective {name!r} is what each task after the first stores, and this run has one task: "
+                f"use {whole_run[name]}, or a sequence of two tasks or more"
+            )
 
 
 def check_metric_options(cfg: DictConfig) -> None:

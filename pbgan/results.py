@@ -279,10 +279,19 @@ class ContinualResults:
         return {name: self.metric_summary(name) for name in self.matrix}
 
     def metric_summary(self, metric: str) -> dict[str, float | None]:
-        """One metric's final average, BWT and forgetting (all None where it was not measured)."""
+        """One metric's final average, BWT and forgetting (all None where it was not measured). A
+        measurement's spread (``kid_domain_std``, beside ``kid_domain``) has a final average only:
+        a change in a spread is neither transfer nor forgetting."""
         if metric not in self.matrix:
             return continual_summary([], 0, True)
-        return continual_summary(self.matrix[metric], self.completed, self.higher_is_better[metric])
+        summary = continual_summary(self.matrix[metric], self.completed, self.higher_is_better[metric])
+        if self.is_spread(metric):
+            summary.update(bwt=None, forgetting=None)
+        return summary
+
+    def is_spread(self, name: str) -> bool:
+        """Whether ``name`` is the spread of another measured metric (``X_std`` beside ``X``)."""
+        return name.endswith("_std") and name[: -len("_std")] in self.matrix
 
     def matrix_of(self, metric: str) -> Matrix:
         """A metric's continual matrix, or ``max_abs_change``'s."""

@@ -16,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from pbgan.cli import exits_on_user_error
+from pbgan.config import check_objective_directions
 from pbgan.errors import PbganError
 from pbgan.results import ContinualResults, objective_value
 from pbgan.sequence import run_sequence
@@ -62,6 +63,7 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdverts())
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own, about torch internals
     check_launcher(cfg)
+    check_objective_directions(cfg, HydraConfig.get().sweeper.get("direction"))
     resume = cfg.get("resume")
     hydra_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir = Path(run_dir(resume, str(hydra_dir)))

@@ -23,7 +23,7 @@ from pytorch_lightning.loggers import Logger
 
 from pbgan.build import instantiate_module, method_family, module_node
 from pbgan.cli import quiet_other_ranks
-from pbgan.config import validate_config
+from pbgan.config import check_objectives_measurable, validate_config
 from pbgan.distributed import is_main_process
 from pbgan.errors import ConfigError, PbganError
 from pbgan.evaluation import ContinualEvaluator, TaskEvalSet
@@ -70,10 +70,11 @@ def check_image_sizes(
             )
 
 
-def unused_data_options(specs: list[TaskSpec], given: list[str]) -> list[str]:
+def unused_data_options(specs: list[TaskSpec], given: list[str], data: Any = None) -> list[str]:
     """Warnings for the ``data.*`` sizes ``given`` on the command line that some tasks' data nodes
     do not take: ``train_size``/``val_size`` size the synthetic tasks, ``max_images`` cuts the
-    image folders, and a task without the option would silently use all it has."""
+    image folders, and a task without the option would silently use all it has; with ``data``
+    (the resolved ``cfg.data``), also a task whose node sets the option to its own value."""
     set_options = {item.split("=", 1)[0].lstrip("+~") for item in given}
     warnings = []
     for option, applies_to, instead in (
@@ -89,6 +90,14 @@ def unused_data_options(specs: list[TaskSpec], given: list[str]) -> list[str]:
                 f"warning: data.{option} applies to {applies_to} only; task(s) {', '.join(without)} "
                 f"ignore it ({instead})"
             )
+        wanted = data.get(option) if data is not None else None
+        for spec in specs:
+            if data is not None and option in spec.data and spec.data[option] != wanted:
+                warnings.append(
+                    f"warning: task {spec.name}'s data node sets its own {option}={spec.data[option]}, so "
+                    f"data.{option}={wanted} does not apply to it (change or remove {option} in that "
+                    f"task's data node)"
+                )
     return warnings
 
 
@@ -156,6 +165,26 @@ def collect_images(loader: Any, limit: int) -> tuple[torch.Tensor, torch.Tensor]
     return torch.cat(inputs)[:limit], torch.cat(targets)[:limit]
 
 
+def distinct_targets(name: str, datamodule: pl.LightningDataModule, targets: torch.Tensor) -> torch.Tensor:
+    """An unpaired task's real eval images, each once: a datamodule whose val set repeats targets
+    (fewer target than input images) says after how many (``distinct_val_targets``). Repeated
+    real images would bias KID (its estimate assumes distinct samples) and weigh some images
+    twice in FID; paired tasks keep every target, one per generated image."""
+    count = getattr(datamodule, "distinct_val_targets", None)
+    if count is None or getattr(datamodule, "paired", True):
+        return targets
+    distinct = count()
+    if distinct < len(targets):
+        log.info(
+            "task %s: its %d eval inputs share %d target images; FID, KID and the classifier's accuracy "
+            "take each of those once",
+            name,
+            len(targets),
+            distinct,
+        )
+    return targets[:distinct]
+
+
 def build_suite(
     cfg: DictConfig,
     specs: list[TaskSpec],
@@ -172,7 +201,7 @@ def build_suite(
             domain=spec.domain,
             paired=bool(getattr(datamodule, "paired", True)),
             train_targets=train[1],
-            eval_targets=data.targets,
+            eval_targets=distinct_targets(spec.name, datamodule, data.targets),
             data_key=data_key(spec),
             source_domain=spec.source_domain if source_classes else None,
             train_inputs=train[0],
@@ -289,7 +318,7 @@ class SequenceRunner:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         datamodules = [instantiate_data(spec) for spec in self.new_specs]  # fail fast on bad data
-        for warning in unused_data_options(self.new_specs, command_line_overrides()):
+        for warning in unused_data_options(self.new_specs, command_line_overrides(), cfg.data):
             log.warning(warning)
         new_sets, wanted = [], int(cfg.eval.num_images)
         for spec, datamodule in zip(self.new_specs, datamodules):
@@ -308,6 +337,12 @@ class SequenceRunner:
             new_sets.append(eval_set)
         check_channels(self.new_specs, datamodules)
         check_image_sizes(cfg, self.new_specs, datamodules)
+        check_objectives_measurable(
+            cfg,
+            paired_tasks=sum(bool(getattr(datamodule, "paired", True)) for datamodule in datamodules),
+            tasks=len(self.specs),
+            measured=set(self.results.matrix) if self.prior else set(),
+        )
         first = datamodules[0]
         node = module_node(cfg, first.input_nc, first.output_nc)
         nodes = target_class(str(node["_target_"]), "model").generator_nodes_of(node["generator"])

@@ -146,6 +146,16 @@ def test_data_sizes_a_task_does_not_take_are_named() -> None:
     assert folder[0].name in warning and "data.max_images=N" in warning
     (warning,) = unused_data_options(synthetic, ["+data.max_images=3"])
     assert "data.max_images applies to image-folder tasks only" in warning
+    # a task whose node sets its own number keeps it: said, not silent
+    own = compose_config(
+        ["task_seq=paired4", "data.max_images=5", "task_seq.tasks.map2aerial.data.max_images=7"]
+    )
+    specs = task_specs(own)
+    assert unused_data_options(specs, ["data.max_images=5"], own.data) == [
+        f"warning: task {specs[1].name}'s data node sets its own max_images=7, so data.max_images=5 does "
+        "not apply to it (change or remove max_images in that task's data node)"
+    ]
+    assert unused_data_options(folder, ["data.max_images=5"], own.data) == []
 
 
 def test_a_switch_of_a_task_data_node_must_be_true_or_false() -> None:

@@ -567,7 +567,8 @@ def test_cli_learns_a_two_task_paired_sequence_from_folders(tmp_path: Path) -> N
 
 def test_cli_learns_a_two_task_unpaired_sequence_from_folders(tmp_path: Path) -> None:
     write_aligned(tmp_path / "data" / "facades", {"train": 8, "val": 4})
-    write_unaligned(tmp_path / "data" / "monet2photo", {"trainA": 6, "trainB": 8, "testA": 4, "testB": 4})
+    # 3 target images for 4 val inputs: the evaluation's real side takes each once
+    write_unaligned(tmp_path / "data" / "monet2photo", {"trainA": 6, "trainB": 8, "testA": 4, "testB": 3})
     tiny_sequence(
         tmp_path / "conf", "tiny_unpaired", {"seg2facade": "facades_unpaired", "photo2monet": "monet"}, True
     )
@@ -625,3 +626,17 @@ def test_float_tiff_images_are_scaled_not_blackened(tmp_path: Path) -> None:
     from pbgan.generate import load_image
 
     assert torch.equal(load_image(unit, 1, 8), load_image(save(grey, tmp_path / "grey.png"), 1, 8))
+
+
+def test_the_evaluations_real_side_takes_each_target_image_once(tmp_path: Path) -> None:
+    """An unaligned val set with fewer targets than inputs pairs the inputs with repeated targets:
+    FID's and KID's real images are the distinct ones (repeats bias KID's estimate)."""
+    from pbgan.sequence import distinct_targets
+
+    module = unaligned(write_unaligned(tmp_path / "u", {"trainA": 2, "trainB": 2, "testA": 5, "testB": 2}))
+    inputs, targets = every(module.val_dataloader())
+    assert len(inputs) == 5 and torch.equal(targets[2], targets[0])  # the val set repeats targets
+    real = distinct_targets("photo2monet", module, targets)
+    assert len(real) == 2 and not torch.equal(real[0], real[1]) and torch.equal(real, targets[:2])
+    paired = aligned(write_aligned(tmp_path / "p", {"train": 2, "val": 3}))
+    assert torch.equal(distinct_targets("facades", paired, t := every(paired.val_dataloader())[1]), t)

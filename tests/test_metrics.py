@@ -14,7 +14,7 @@ from pbgan.methods.piggyback import PiggybackFamily
 from pbgan.metrics import ClassifierSettings, EvaluationSuite, TaskImages
 from pbgan.metrics.fid import Features, kid_factory
 from pbgan.networks import UNetGenerator
-from pbgan.results import continual_summary
+from pbgan.results import ContinualResults, continual_summary, format_summary
 
 SIZE = 32
 DOMAINS = {"labels2street": "street", "map2aerial": "aerial", "seg2facade": "facade", "edges2bag": "bag"}
@@ -186,6 +186,25 @@ def test_continual_summary_bwt_and_forgetting() -> None:
         "bwt": None,
         "forgetting": None,
     }
+
+
+def test_a_spread_has_a_final_average_but_no_bwt_or_forgetting() -> None:
+    results = ContinualResults(
+        tasks=["a", "b"], domains=["x", "y"], ratio=0.25, method="m", seed=0, model="m"
+    )
+    for stage, cells in enumerate([[(0.2, 0.01)], [(0.5, 0.03), (0.1, 0.02)]]):
+        for task, (kid, spread) in enumerate(cells):
+            results.record_metrics(stage, task, {"kid_domain": kid, "kid_domain_std": spread})
+        results.record_stage(10, 10, {}, 1.0)
+    results.higher_is_better.update({"kid_domain": False, "kid_domain_std": False})
+    assert results.metric_summary("kid_domain")["forgetting"] == pytest.approx(0.3)
+    assert results.metric_summary("kid_domain_std") == {
+        "final_average": pytest.approx(0.025),
+        "bwt": None,
+        "forgetting": None,
+    }
+    row = next(line for line in format_summary(results).splitlines() if "kid_domain_std" in line)
+    assert row.split()[1:4] == ["0.0250", "-", "-"]
 
 
 def test_kid_std_is_the_spread_of_differing_subsets_on_a_small_set() -> None:

@@ -9,10 +9,11 @@ import pytest
 import yaml
 from pbgan_testing import TINY, compose_config, run_pbgan
 
-from pbgan.config import validate_config
+from pbgan.config import check_objective_directions, validate_config
 from pbgan.errors import ConfigError
 from pbgan.report import load_runs, methods_table, write_report
 from pbgan.results import ContinualResults, objective_value
+from pbgan.sequence import run_sequence
 
 
 def test_a_tiny_optuna_study_returns_its_objectives_and_the_report_reads_it(tmp_path: Path) -> None:
@@ -75,3 +76,53 @@ def test_objective_values_are_the_results_figures() -> None:
     assert objective_value(results, "l1") == pytest.approx(0.4)
     assert objective_value(results, "new_task_share") == 0.25
     assert objective_value(results, "stored_share") == pytest.approx(125 / 200)
+
+
+def test_a_sweeper_direction_that_makes_an_objective_worse_is_refused() -> None:
+    check = check_objective_directions
+    check(compose_config(["objective=acc"]), "maximize")
+    check(compose_config(["objective=[fid,new_task_share]"]), ["minimize", "minimize"])
+    check(compose_config(["objective=acc"]), None)  # the basic launcher: no direction
+    with pytest.raises(ConfigError, match=r"direction=minimize for objective 'acc'.*use maximize"):
+        check(compose_config(["objective=acc"]), "minimize")
+    with pytest.raises(ConfigError, match=r"direction\[1\]=maximize for objective 'new_task_share'"):
+        check(compose_config(["objective=[psnr,new_task_share]"]), ["maximize", "maximize"])
+    with pytest.raises(ConfigError, match="returns 2 value"):
+        check(compose_config(["objective=[fid,new_task_share]"]), "minimize")
+
+
+def test_optunas_default_direction_against_a_higher_is_better_objective_stops_before_training(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    study = tmp_path / "study"
+    done = run_pbgan(
+        "-m",
+        "hydra/sweeper=optuna",  # direction: minimize unless given
+        "objective=acc",
+        *TINY,
+        "hydra.sweeper.n_trials=1",
+        f"hydra.sweep.dir={study}",
+    )
+    assert done.returncode != 0
+    assert "hydra.sweeper.direction=minimize for objective 'acc'" in done.stderr
+    assert not list(study.rglob("lifelong.pt")) and not list(study.rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["task_seq=synth_unpaired4", "objective=psnr"], "no task of task_seq=synth_unpaired4"),
+        (
+            ["task_seq=synth_paired2", "~task_seq.tasks.map2aerial", "objective=new_task_share"],
+            "use stored_share",
+        ),
+    ],
+)
+def test_an_objective_the_sequence_cannot_measure_stops_before_training(
+    overrides: list[str], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        run_sequence(compose_config(overrides), tmp_path / "run")
+    assert not (tmp_path / "run" / "lifelong.pt").exists()
+    assert not list((tmp_path / "run").rglob("*.ckpt"))
