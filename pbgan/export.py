@@ -73,7 +73,7 @@ def export_onnx(plain: torch.nn.Module, example: torch.Tensor, path: Path) -> to
             str(tmp),
             input_names=["input"],
             output_names=["output"],
-            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            dynamic_axes={name: {0: "batch", 2: "height", 3: "width"} for name in ("input", "output")},
             dynamo=False,
         )
 

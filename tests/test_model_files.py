@@ -93,6 +93,17 @@ def test_export_matches_the_lifelong_model(cyclegan_file: Path, tmp_path: Path, 
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(scripted(x), net.eval()(x), atol=1e-5, rtol=0)
+    # both formats serve other image sizes than the training size they were checked at
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(written["onnx"][0]), providers=["CPUExecutionProvider"])
+    for shape in [(1, 3, 64, 64), (3, 3, 32, 64)]:
+        x = torch.rand(shape) * 2 - 1
+        with torch.no_grad():
+            expected = net.eval()(x)
+            torch.testing.assert_close(scripted(x), expected, atol=1e-5, rtol=0)
+        onnx_out = torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+        torch.testing.assert_close(onnx_out, expected, atol=1e-5, rtol=0)
 
 
 def test_export_of_pix2pix_matches(pix2pix_file: Path, tmp_path: Path) -> None:
