@@ -501,6 +501,9 @@ def test_a_sweep_looked_at_while_every_run_trains_gets_its_report(multirun: Path
     assert any(f"learned {done} of {stages} tasks" in message for message in messages)
     page = report.files["report.html"].read_text()
     assert "No run has learned every task of its sequence yet." in page
+    for name in ("methods.csv", "ratio.csv", "efficiency.csv"):  # tables without rows, not empty files
+        header = report.files[name].read_text().splitlines()
+        assert len(header) == 1 and header[0].startswith("task_seq,model,method"), (name, header)
 
 
 def test_a_job_that_wrote_no_results_is_named_not_dropped_silently(multirun: Path, tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from pbgan.errors import PbganError
 from pbgan.io import WriteError, write_text
 from pbgan.report.loading import Run, load_runs
 from pbgan.report.tables import (
+    EFFICIENCY_COLUMNS,
+    METHOD_KEYS,
     efficiency_rows,
     matrix_rows,
     measured_fids,
@@ -241,12 +243,14 @@ def write_report(directory: str | Path, out: str | Path | None = None) -> Report
         ) from error
     methods = methods_table(runs)
     ratios = ratio_rows(methods)
+    efficiency = efficiency_rows(methods)
     markdown = report_markdown(runs, f"pbgan report: {directory}", methods, ratios)
     tables = {
         "report.md": markdown,
-        "methods.csv": csv_text(methods),
+        # with no row yet (every run still training) a header still makes the file a table
+        "methods.csv": csv_text(methods, None if methods else list(METHOD_KEYS)),
         "ratio.csv": csv_text(ratios, ratio_columns(methods)),
-        "efficiency.csv": csv_text(efficiency_rows(methods)),
+        "efficiency.csv": csv_text(efficiency, None if efficiency else list(EFFICIENCY_COLUMNS)),
         "runs.csv": csv_text(runs_table(runs)),
         "matrices.csv": csv_text(matrix_rows(runs)),
     }
@@ -263,7 +267,5 @@ def write_report(directory: str | Path, out: str | Path | None = None) -> Report
                 log.warning(
                     "%s: cannot write its %s (%s); the sweep's page lists it unlinked", run.path, PAGE, error
                 )
-    files[PAGE] = write_sweep_page(
-        runs, methods, ratios, efficiency_rows(methods), out, f"pbgan report: {directory}"
-    )
+    files[PAGE] = write_sweep_page(runs, methods, ratios, efficiency, out, f"pbgan report: {directory}")
     return Report(markdown=markdown, files=files, runs=runs)

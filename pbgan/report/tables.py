@@ -214,6 +214,9 @@ def methods_table(runs: Iterable[Run]) -> list[Row]:
     ]
 
 
+# methods.csv's first columns: its header when no run has learned its whole sequence yet
+METHOD_KEYS = ("task_seq", "model", "method", "width", "ratio", "overrides", "n", "seeds", "tasks")
+
 EFFICIENCY_COLUMNS = (
     "task_seq",
     "model",
