@@ -108,6 +108,7 @@ def check_objective_directions(cfg: DictConfig, direction: object) -> None:
     names = objective_names(cfg)
     if direction is None or not names:
         return
+    check_objective(cfg)  # a name it does not know is refused as such, not given a direction
     single = isinstance(direction, str) or not hasattr(direction, "__iter__")
     given = [direction] if single else list(direction)
     # Optuna's sweeper keeps an unset direction as its enum: Direction.minimize
@@ -130,15 +131,16 @@ def check_objective_directions(cfg: DictConfig, direction: object) -> None:
             )
 
 
-def check_objectives_measurable(cfg: DictConfig, paired_tasks: int, tasks: int, measured: set[str]) -> None:
+def check_objectives_measurable(cfg: DictConfig, paired_tasks: int, tasks: int) -> None:
     """Before training: the sequence can give every objective a value. Ground-truth metrics need a
-    paired task (``paired_tasks`` of the ``tasks``; ``measured``: metrics a file the run extends
-    already holds), a new task's share needs a second task."""
+    paired task among the ``paired_tasks`` this run learns (the tasks of a file it extends are not
+    measured again: their later rows hold no value), a new task's share needs a second task of
+    the ``tasks``."""
     from pbgan.metrics.suite import PAIRED_ONLY
 
     whole_run = {"new_task_share": "stored_share", "new_task_bytes_share": "bytes_share"}
     for name in objective_names(cfg):
-        if name in PAIRED_ONLY and not paired_tasks and name not in measured:
+        if name in PAIRED_ONLY and not paired_tasks:
             raise ConfigError(
                 f"objective {name!r} is measured against a ground truth, and no task of "
                 f"task_seq={cfg.task_seq.get('name', '?')} is paired: use fid, kid or acc"

@@ -63,7 +63,8 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropAdverts())
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own, about torch internals
     check_launcher(cfg)
-    check_objective_directions(cfg, HydraConfig.get().sweeper.get("direction"))
+    if HydraConfig.get().mode == RunMode.MULTIRUN:  # a study (-m): its sweeper's direction
+        check_objective_directions(cfg, HydraConfig.get().sweeper.get("direction"))
     resume = cfg.get("resume")
     hydra_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir = Path(run_dir(resume, str(hydra_dir)))
@@ -72,12 +73,13 @@ def main(cfg: DictConfig) -> float | list[float] | None:
 
 
 def objectives(cfg: DictConfig, results: ContinualResults) -> float | list[float] | None:
-    """The run's ``objective`` (a name or a list of names; null: none)."""
+    """The run's ``objective`` (a name or a list of names; null: none). A list of one name gives
+    its value alone: a one-objective study takes a number."""
     wanted = cfg.get("objective")
     if wanted is None:
         return None
-    if isinstance(wanted, str):
-        return objective_value(results, wanted)
+    if isinstance(wanted, str) or len(wanted) == 1:
+        return objective_value(results, str(wanted if isinstance(wanted, str) else wanted[0]))
     return [objective_value(results, str(name)) for name in wanted]
 
 

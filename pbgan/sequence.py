@@ -120,20 +120,21 @@ def check_channels(specs: list[TaskSpec], datamodules: list[pl.LightningDataModu
 
 
 def check_val_size(spec: TaskSpec, datamodule: pl.LightningDataModule, metrics: list[str]) -> None:
-    """Every metric needs val images, FID at least two (it estimates a covariance)."""
+    """Every metric needs val images, FID at least two (it estimates a covariance) and real
+    images as many: an unpaired task's distinct targets (:func:`distinct_targets`)."""
     count = len(datamodule.val_dataloader().dataset)
+    distinct = getattr(datamodule, "distinct_val_targets", None)
+    targets = count if distinct is None or getattr(datamodule, "paired", True) else min(count, distinct())
     needed = 2 if "fid" in metrics or "kid" in metrics else 1
-    if count >= needed:
+    if min(count, targets) >= needed:
         return
     root = getattr(datamodule, "root", None)
     where = f" ({root})" if root is not None else ""
     fix = "add images to its val (or test) folder" + (
         ", or drop fid and kid from eval.metrics" if needed == 2 else ""
     )
-    raise ConfigError(
-        f"task {spec.name}{where} has {count} validation image(s) and its metrics need at least "
-        f"{needed}: {fix}"
-    )
+    what = f"{count} validation image(s)" if count < needed else f"{targets} validation target image(s)"
+    raise ConfigError(f"task {spec.name}{where} has {what} and its metrics need at least {needed}: {fix}")
 
 
 def data_key(spec: TaskSpec) -> dict[str, Any]:
@@ -341,7 +342,6 @@ class SequenceRunner:
             cfg,
             paired_tasks=sum(bool(getattr(datamodule, "paired", True)) for datamodule in datamodules),
             tasks=len(self.specs),
-            measured=set(self.results.matrix) if self.prior else set(),
         )
         first = datamodules[0]
         node = module_node(cfg, first.input_nc, first.output_nc)

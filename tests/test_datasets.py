@@ -631,7 +631,8 @@ def test_float_tiff_images_are_scaled_not_blackened(tmp_path: Path) -> None:
 def test_the_evaluations_real_side_takes_each_target_image_once(tmp_path: Path) -> None:
     """An unaligned val set with fewer targets than inputs pairs the inputs with repeated targets:
     FID's and KID's real images are the distinct ones (repeats bias KID's estimate)."""
-    from pbgan.sequence import distinct_targets
+    from pbgan.sequence import check_val_size, distinct_targets
+    from pbgan.tasks import TaskSpec
 
     module = unaligned(write_unaligned(tmp_path / "u", {"trainA": 2, "trainB": 2, "testA": 5, "testB": 2}))
     inputs, targets = every(module.val_dataloader())
@@ -640,3 +641,8 @@ def test_the_evaluations_real_side_takes_each_target_image_once(tmp_path: Path) 
     assert len(real) == 2 and not torch.equal(real[0], real[1]) and torch.equal(real, targets[:2])
     paired = aligned(write_aligned(tmp_path / "p", {"train": 2, "val": 3}))
     assert torch.equal(distinct_targets("facades", paired, t := every(paired.val_dataloader())[1]), t)
+    # FID and KID need two real images: one target image for five inputs is refused up front
+    single = unaligned(write_unaligned(tmp_path / "one", {"trainA": 2, "trainB": 2, "testA": 5, "testB": 1}))
+    with pytest.raises(ConfigError, match="has 1 validation target image"):
+        check_val_size(TaskSpec("photo2monet", "monet", "photo", "BtoA", None), single, ["fid"])
+    check_val_size(TaskSpec("photo2monet", "monet", "photo", "BtoA", None), single, ["acc"])

@@ -13,6 +13,7 @@ from pbgan.config import check_objective_directions, validate_config
 from pbgan.errors import ConfigError
 from pbgan.report import load_runs, methods_table, write_report
 from pbgan.results import ContinualResults, objective_value
+from pbgan.run import objectives
 from pbgan.sequence import run_sequence
 
 
@@ -89,6 +90,19 @@ def test_a_sweeper_direction_that_makes_an_objective_worse_is_refused() -> None:
         check(compose_config(["objective=[psnr,new_task_share]"]), ["maximize", "maximize"])
     with pytest.raises(ConfigError, match="returns 2 value"):
         check(compose_config(["objective=[fid,new_task_share]"]), "minimize")
+    with pytest.raises(ConfigError, match="objective 'accuracy' is not measured"):  # not "use minimize"
+        check(compose_config(["objective=accuracy"]), "maximize")
+
+
+def test_a_one_name_objective_list_returns_a_number_as_a_one_objective_study_needs() -> None:
+    results = ContinualResults(tasks=["a"], domains=["x"], ratio=0.25, method="piggyback", seed=0, model="m")
+    results.record_metrics(0, 0, {"acc": 0.75})
+    results.record_stage(100, 400, {}, 1.0)
+    results.higher_is_better["acc"] = True
+    assert objectives(compose_config(["objective=[acc]"]), results) == 0.75
+    assert objectives(compose_config(["objective=acc"]), results) == 0.75
+    share = objective_value(results, "stored_share")
+    assert objectives(compose_config(["objective=[acc,stored_share]"]), results) == [0.75, share]
 
 
 def test_optunas_default_direction_against_a_higher_is_better_objective_stops_before_training(
