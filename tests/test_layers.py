@@ -164,6 +164,33 @@ def test_frozen_task_keeps_its_running_statistics_in_train_mode() -> None:
     assert torch.equal(norm.norms[0].running_mean, stats)
 
 
+def test_a_trainable_instance_norm_trains_through_the_group_norm_kernel_with_the_same_numbers() -> None:
+    """While gradients are on, a trainable task's instance norm runs as a group norm with a group
+    per channel (faster on the CPU): the same outputs and gradients up to rounding. Without
+    gradients, and for a frozen task, it stays instance_norm bit for bit, so stored probes hold."""
+    norm = TaskNorm("instance", 16)
+    norm.add_task()
+    norm.set_task(0)
+    norm.train()
+    x = (torch.randn(4, 16, 8, 8) * 3 + 1).requires_grad_()
+    out = norm(x)
+    assert torch.equal(out, F.group_norm(x, 16, eps=1e-5))  # the kernel it trains through
+    expected = F.instance_norm(x, eps=1e-5)
+    torch.testing.assert_close(out, expected, atol=2e-6, rtol=0)
+    weights = torch.randn_like(out)
+    (mine,) = torch.autograd.grad(out, x, weights)
+    (theirs,) = torch.autograd.grad(expected, x, weights)
+    torch.testing.assert_close(mine, theirs, atol=2e-6, rtol=1e-5)
+    with torch.no_grad():
+        assert torch.equal(norm(x), F.instance_norm(x, eps=1e-5))
+    norm.end_task()
+    assert torch.equal(norm(x), F.instance_norm(x, eps=1e-5))  # frozen, gradients on: unchanged
+    norm.add_task()
+    norm.set_task(1)
+    with pytest.raises(ValueError, match="more than 1 spatial element"):  # as instance_norm says
+        norm(torch.randn(2, 16, 1, 1, requires_grad=True))
+
+
 def test_adding_a_task_before_ending_the_last_is_refused() -> None:
     layer = PiggybackConv(3, 4, 3)
     layer.add_task()

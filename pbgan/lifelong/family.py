@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from pbgan.lifelong.layers import ConvSpec, TaskNorm, TaskSpecificConv, check_norm, plain_conv
+from pbgan.lifelong.layers import (
+    ConvSpec,
+    InstanceNorm,
+    TaskNorm,
+    TaskSpecificConv,
+    check_norm,
+    plain_conv,
+)
 
 __all__ = ["ConvSpec", "LayerFamily", "PlainFamily", "plain_conv"]
 
@@ -84,4 +91,4 @@ class PlainFamily(LayerFamily):
         check_norm(kind)
         if kind == "batch":
             return nn.BatchNorm2d(channels)
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+        return InstanceNorm(channels)

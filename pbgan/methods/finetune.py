@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pbgan.lifelong.family import LayerFamily, PlainFamily
-from pbgan.lifelong.layers import LifelongLayer, check_norm
+from pbgan.lifelong.layers import InstanceNorm, LifelongLayer, check_norm
 
 
 class SharedNorm(LifelongLayer):
@@ -102,4 +102,4 @@ class FineTuneFamily(PlainFamily):
         check_norm(kind)
         if kind == "batch":
             return SharedNorm(channels)
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+        return InstanceNorm(channels)
