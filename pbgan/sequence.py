@@ -119,12 +119,25 @@ def check_channels(specs: list[TaskSpec], datamodules: list[pl.LightningDataModu
         )
 
 
+def is_paired(datamodule: pl.LightningDataModule) -> bool:
+    """Whether a task's examples are (input, its ground truth) pairs (a datamodule that does not
+    say is taken as paired)."""
+    return bool(getattr(datamodule, "paired", True))
+
+
+def distinct_val_targets(datamodule: pl.LightningDataModule) -> int | None:
+    """After how many val examples an unpaired task's target images repeat (None: they do not),
+    as its datamodule says (``distinct_val_targets``)."""
+    count = getattr(datamodule, "distinct_val_targets", None)
+    return None if count is None or is_paired(datamodule) else int(count())
+
+
 def check_val_size(spec: TaskSpec, datamodule: pl.LightningDataModule, metrics: list[str]) -> None:
     """Every metric needs val images, FID at least two (it estimates a covariance) and real
     images as many: an unpaired task's distinct targets (:func:`distinct_targets`)."""
     count = len(datamodule.val_dataloader().dataset)
-    distinct = getattr(datamodule, "distinct_val_targets", None)
-    targets = count if distinct is None or getattr(datamodule, "paired", True) else min(count, distinct())
+    distinct = distinct_val_targets(datamodule)
+    targets = count if distinct is None else min(count, distinct)
     needed = 2 if "fid" in metrics or "kid" in metrics else 1
     if min(count, targets) >= needed:
         return
@@ -171,10 +184,9 @@ def distinct_targets(name: str, datamodule: pl.LightningDataModule, targets: tor
     (fewer target than input images) says after how many (``distinct_val_targets``). Repeated
     real images would bias KID (its estimate assumes distinct samples) and weigh some images
     twice in FID; paired tasks keep every target, one per generated image."""
-    count = getattr(datamodule, "distinct_val_targets", None)
-    if count is None or getattr(datamodule, "paired", True):
+    distinct = distinct_val_targets(datamodule)
+    if distinct is None:
         return targets
-    distinct = count()
     if distinct < len(targets):
         log.info(
             "task %s: its %d eval inputs share %d target images; FID, KID and the classifier's accuracy "
@@ -200,7 +212,7 @@ def build_suite(
         TaskImages(
             name=spec.name,
             domain=spec.domain,
-            paired=bool(getattr(datamodule, "paired", True)),
+            paired=is_paired(datamodule),
             train_targets=train[1],
             eval_targets=distinct_targets(spec.name, datamodule, data.targets),
             data_key=data_key(spec),
@@ -340,7 +352,7 @@ class SequenceRunner:
         check_image_sizes(cfg, self.new_specs, datamodules)
         check_objectives_measurable(
             cfg,
-            paired_tasks=sum(bool(getattr(datamodule, "paired", True)) for datamodule in datamodules),
+            paired_tasks=sum(map(is_paired, datamodules)),
             tasks=len(self.specs),
         )
         first = datamodules[0]

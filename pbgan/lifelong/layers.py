@@ -400,18 +400,25 @@ def trains_as_group_norm(x: torch.Tensor) -> bool:
     return x.dim() == 4 and x.shape[2] * x.shape[3] > 1 and group_norm_trains(x.device.type)
 
 
+def instance_norm(x: torch.Tensor, eps: float, trainable: bool) -> torch.Tensor:
+    """Instance norm of ``x`` (N, C, H, W; no affine, no running statistics): a ``trainable``
+    layer's with gradients on through the group-norm kernel with one group per channel (the same
+    normalisation, see :func:`group_norm_trains`), else what ``InstanceNorm2d`` calls."""
+    if trainable and torch.is_grad_enabled() and trains_as_group_norm(x):
+        return F.group_norm(x, x.shape[1], eps=eps)
+    return F.instance_norm(x, eps=eps)
+
+
 class InstanceNorm(nn.InstanceNorm2d):
     """``nn.InstanceNorm2d`` without affine parameters or running statistics (the plain layers'
     and the discriminators' instance norm) that, while gradients are on, normalises through the
-    group-norm kernel as a trainable :class:`TaskNorm` does (:func:`group_norm_trains`)."""
+    group-norm kernel as a trainable :class:`TaskNorm` does (:func:`instance_norm`)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__(channels, affine=False, track_running_stats=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and trains_as_group_norm(x):
-            return F.group_norm(x, x.shape[1], eps=self.eps)
-        return super().forward(x)
+        return instance_norm(x, self.eps, trainable=True) if x.dim() == 4 else super().forward(x)
 
 
 class TaskNorm(LifelongLayer):
@@ -456,13 +463,8 @@ class TaskNorm(LifelongLayer):
         if self.kind == "instance":
             if x.dim() != 4:
                 raise ValueError(f"expected a 4-D input (N, C, H, W), got {x.dim()}-D")
-            if task >= self.frozen and torch.is_grad_enabled() and trains_as_group_norm(x):
-                # The same normalisation (per image and channel, no affine, no running statistics)
-                # through PyTorch's group-norm kernel with one group per channel: the training
-                # step runs it several times faster than instance_norm's (see group_norm_trains).
-                return F.group_norm(x, x.shape[1], eps=norm.eps)
-            # what InstanceNorm2d (no affine, no running statistics) calls, without its module call
-            return F.instance_norm(x, eps=norm.eps)
+            # without InstanceNorm2d's module call; a frozen task's always as instance_norm
+            return instance_norm(x, norm.eps, trainable=task >= self.frozen)
         if self.batch_statistics:
             return F.batch_norm(x, None, None, norm.weight, norm.bias, True, 0.0, norm.eps)
         if task < self.frozen:
