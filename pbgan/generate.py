@@ -17,6 +17,7 @@ from torchvision.transforms import functional as TF
 from torchvision.utils import save_image
 from tqdm import tqdm
 
+from datamodules import is_whole
 from datamodules.images import IMAGE_EXTENSIONS, BadImage, list_images, read_image
 from pbgan.cli import add_imports, add_verbosity, import_trusted, output_folder, returns_status, setup_logging
 from pbgan.errors import PbganError
@@ -120,7 +121,7 @@ def generate(
                 f"--output {out_dir}: its {names[path]} would replace an input image ({path}); "
                 "write the translations to another folder"
             )
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not is_whole(batch_size) or batch_size < 1:
         raise PbganError(f"--batch-size {batch_size!r}: use a whole number of at least 1")
     target = pick_device(device)
     net = net.to(target).eval()

@@ -90,9 +90,11 @@ def unused_data_options(specs: list[TaskSpec], given: list[str], data: Any = Non
                 f"warning: data.{option} applies to {applies_to} only; task(s) {', '.join(without)} "
                 f"ignore it ({instead})"
             )
-        wanted = data.get(option) if data is not None else None
+        if data is None:
+            continue
+        wanted = data.get(option)
         for spec in specs:
-            if data is not None and option in spec.data and spec.data[option] != wanted:
+            if option in spec.data and spec.data[option] != wanted:
                 warnings.append(
                     f"warning: task {spec.name}'s data node sets its own {option}={spec.data[option]}, so "
                     f"data.{option}={wanted} does not apply to it (change or remove {option} in that "

@@ -393,18 +393,13 @@ def group_norm_trains(device_type: str) -> bool:
     return device_type in ("cpu", "cuda")
 
 
-def trains_as_group_norm(x: torch.Tensor) -> bool:
-    """Whether an instance norm of ``x`` (N, C, H, W) with gradients on takes the group-norm
-    kernel: on a device where it was measured, and over more than one position (instance_norm
-    refuses a 1x1 map in training; the group norm would quietly give zeros)."""
-    return x.dim() == 4 and x.shape[2] * x.shape[3] > 1 and group_norm_trains(x.device.type)
-
-
 def instance_norm(x: torch.Tensor, eps: float, trainable: bool) -> torch.Tensor:
     """Instance norm of ``x`` (N, C, H, W; no affine, no running statistics): a ``trainable``
     layer's with gradients on through the group-norm kernel with one group per channel (the same
-    normalisation, see :func:`group_norm_trains`), else what ``InstanceNorm2d`` calls."""
-    if trainable and torch.is_grad_enabled() and trains_as_group_norm(x):
+    normalisation, see :func:`group_norm_trains`), else what ``InstanceNorm2d`` calls. A 1x1 map
+    stays with instance_norm, which refuses it in training (the group norm would give zeros)."""
+    group = trainable and torch.is_grad_enabled() and x.shape[2] * x.shape[3] > 1
+    if group and group_norm_trains(x.device.type):
         return F.group_norm(x, x.shape[1], eps=eps)
     return F.instance_norm(x, eps=eps)
 

@@ -27,6 +27,7 @@ from PIL import Image
 
 from pbgan.io import write_text
 from pbgan.report.loading import FID_KEYS, Run
+from pbgan.report.tables import SERIES
 from pbgan.results import CHANGE, Row
 
 PAGE = "report.html"
@@ -274,10 +275,6 @@ def write_run_page(run_dir: str | Path) -> Path:
     run = load_run(run_dir / RESULTS_FILE)
     text = run_page_html(run)
     return write_text(run_dir / PAGE, text)
-
-
-#: what tells one series of a sweep from another (the ratio table's series key)
-SERIES = ("task_seq", "model", "method", "width", "overrides")
 
 
 def _scatter_uri(

@@ -214,6 +214,9 @@ def methods_table(runs: Iterable[Run]) -> list[Row]:
     ]
 
 
+#: what tells one series of the ratio table (and the sweep page's plots against ratio) from another
+SERIES = ("task_seq", "model", "method", "width", "overrides")
+
 # methods.csv's first columns: its header when no run has learned its whole sequence yet
 METHOD_KEYS = ("task_seq", "model", "method", "width", "ratio", "overrides", "n", "seeds", "tasks")
 
@@ -305,7 +308,7 @@ def ratio_rows(methods: list[Row]) -> list[Row]:
     """The ratio table from rows of methods_table."""
     series: dict[tuple, list[Row]] = {}
     for row in methods:
-        key = (row["task_seq"], row["model"], row["method"], row["width"], row["overrides"])
+        key = tuple(row[name] for name in SERIES)
         series.setdefault(key, []).append(row)
     columns = ratio_columns(methods)
     table = []
