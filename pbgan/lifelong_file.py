@@ -30,7 +30,11 @@ FORMAT = "pbgan-lifelong"
 # older files' single statistics become every task's.
 # 5: a generator may keep finished tasks compressed (``storage``: task -> codec; their tensors in
 # stored form, :mod:`pbgan.lifelong.storage`).
-FORMAT_VERSION = 5
+# 6: frozen tasks evaluate with faster kernels computing the same map, rounded differently (group
+# norm for instance norm, a 4x4 stride-2 transposed convolution as one convolution): ``legacy_tasks``
+# per generator counts the first tasks whose probes the kernels of before recorded (every task of
+# an older file); those keep them, so their outputs stay exactly what their probes say.
+FORMAT_VERSION = 6
 FILE_NAME = "lifelong.pt"
 
 
@@ -130,7 +134,12 @@ def save_lifelong_file(
         "image_size": image_size,
         "tasks": tasks[: module.frozen_tasks],
         "generators": {
-            name: {"node": node, "state_dict": net.stored_state(), "storage": dict(net.storage)}
+            name: {
+                "node": node,
+                "state_dict": net.stored_state(),
+                "storage": dict(net.storage),
+                "legacy_tasks": net.legacy_tasks,
+            }
             for (name, net), node in zip(module.lifelong_nets().items(), module.generator_nodes().values())
         },
         "plugin": module.plugin.state_dict(),
@@ -173,6 +182,9 @@ def check_fields(path: Path, payload: dict[str, Any]) -> None:
     for name, entry in generators.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("state_dict"), dict):
             refuse(f"its generator {name!r} holds no stored tensors")
+        legacy = entry.get("legacy_tasks", 0)
+        if type(legacy) is not int or not 0 <= legacy <= frozen:
+            refuse(f"its generator {name!r} counts {legacy!r} legacy tasks of {frozen}")
 
 
 def load_lifelong_file(path: str | Path) -> dict[str, Any]:
@@ -223,6 +235,8 @@ def load_tasks_into(
     except (ValueError, KeyError, TypeError, RuntimeError) as error:
         raise PbganError(f"the stored tensors cannot be read ({error}); the file is damaged") from None
     net.rebuild_derived()
+    # a file of format 5 or before recorded every task's probes with the kernels of then
+    net.keep_legacy_kernels(frozen_tasks if version < 6 else entry.get("legacy_tasks", 0))
     return net
 
 

@@ -300,6 +300,8 @@ def test_a_format_3_fine_tuning_file_loads_with_its_single_statistics(tmp_path: 
             old[key] = value
     net = restore_generator({**entry, "state_dict": old}, payload["frozen_tasks"], version=3)
     now = restore_generator(entry, payload["frozen_tasks"])
+    assert net.legacy_tasks == 2 and now.legacy_tasks == 0
+    now.keep_legacy_kernels(2)  # the kernels the format 3 file's tasks keep
     from pbgan.methods.finetune import SharedNorm
 
     for _, layer in now.lifelong_layers():  # the old file's statistics were the last task's

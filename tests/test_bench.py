@@ -96,7 +96,7 @@ def test_the_reference_computes_what_pbgan_computes_for_one_task(arch: str, monk
     from pbgan.lifelong import layers
     from pbgan.lifelong.layers import TaskConv, TaskNorm
 
-    monkeypatch.setattr(layers, "group_norm_trains", lambda device_type: False)
+    monkeypatch.setattr(layers, "group_norm_serves", lambda device_type: False)
 
     torch.manual_seed(0)
     size = SCALES["tiny"]

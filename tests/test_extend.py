@@ -128,3 +128,36 @@ def test_extend_refuses_settings_that_change_what_the_old_numbers_mean(
         PbganError, match=r"trained with method=sft, this config trains with method=piggyback"
     ):
         run_sequence(compose_config([*SECOND, f"init_from={other}"]), tmp_path / "method")
+
+
+@pytest.mark.parametrize("model", ["pix2pix", "cyclegan"])
+def test_a_format_5_file_extends_with_its_tasks_exact(
+    model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files of format 5 and before recorded their probes through ``F.instance_norm`` and
+    ``F.conv_transpose2d``, where frozen tasks now run faster kernels that round differently: their
+    tasks keep the kernels of then (legacy tasks), in the extended file too, so they stay exact."""
+    from pbgan.lifelong import layers, subpixel
+
+    extra = CYCLE if model == "cyclegan" else []
+    with monkeypatch.context() as old_kernels:  # what pbgan of format 5 evaluated with
+        old_kernels.setattr(subpixel, "subpixel_serves", lambda x: False)
+        old_kernels.setattr(layers, "subpixel_serves", lambda x: False)
+        old_kernels.setattr(layers, "group_norm_serves", lambda device_type: False)
+        run_sequence(compose_config([*FIRST, *extra]), tmp_path / "first")
+    payload = torch.load(tmp_path / "first" / "lifelong.pt", weights_only=True)
+    payload["version"] = 5
+    for entry in payload["generators"].values():
+        del entry["legacy_tasks"]
+    old = tmp_path / "v5.pt"
+    torch.save(payload, old)
+    results = run_sequence(compose_config([*SECOND, *extra, f"init_from={old}"]), tmp_path / "ext")
+    assert results["forgetting"]["max_abs_change"][1][0] == 0.0
+    extended = load_lifelong_file(tmp_path / "ext" / "lifelong.pt")
+    assert all(entry["legacy_tasks"] == 1 for entry in extended["generators"].values())
+    # the new task runs the faster kernels, and a further extension keeps both tasks exact
+    more = ["~task_seq.tasks.labels2street", "~task_seq.tasks.map2aerial", "~task_seq.tasks.edges2bag"]
+    again = run_sequence(
+        compose_config([*more, *extra, f"init_from={tmp_path / 'ext' / 'lifelong.pt'}"]), tmp_path / "again"
+    )
+    assert again["forgetting"]["max_abs_change"][2][:2] == [0.0, 0.0]

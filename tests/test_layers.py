@@ -164,10 +164,11 @@ def test_frozen_task_keeps_its_running_statistics_in_train_mode() -> None:
     assert torch.equal(norm.norms[0].running_mean, stats)
 
 
-def test_a_trainable_instance_norm_trains_through_the_group_norm_kernel_with_the_same_numbers() -> None:
-    """While gradients are on, a trainable task's instance norm runs as a group norm with a group
-    per channel (faster on the CPU): the same outputs and gradients up to rounding. Without
-    gradients, and for a frozen task, it stays instance_norm bit for bit, so stored probes hold."""
+def test_an_instance_norm_runs_through_the_group_norm_kernel_with_the_same_numbers() -> None:
+    """A task's instance norm runs as a group norm with a group per channel (faster on the CPU):
+    the same outputs and gradients up to rounding, in training and evaluation, trainable or frozen,
+    so a probe recorded after training holds. A legacy task (from a file of format 5 or before,
+    whose probes instance_norm recorded) stays instance_norm bit for bit."""
     norm = TaskNorm("instance", 16)
     norm.add_task()
     norm.set_task(0)
@@ -182,9 +183,14 @@ def test_a_trainable_instance_norm_trains_through_the_group_norm_kernel_with_the
     (theirs,) = torch.autograd.grad(expected, x, weights)
     torch.testing.assert_close(mine, theirs, atol=2e-6, rtol=1e-5)
     with torch.no_grad():
-        assert torch.equal(norm(x), F.instance_norm(x, eps=1e-5))
+        assert torch.equal(norm(x), out)
     norm.end_task()
-    assert torch.equal(norm(x), F.instance_norm(x, eps=1e-5))  # frozen, gradients on: unchanged
+    norm.eval()
+    assert torch.equal(norm(x), out)  # frozen, evaluated: the kernel its probes were recorded with
+    norm.legacy_tasks = 1
+    assert torch.equal(norm(x), expected)  # a legacy task: instance_norm's numbers
+    with torch.no_grad():
+        assert torch.equal(norm(x), expected)
     norm.add_task()
     norm.set_task(1)
     with pytest.raises(ValueError, match="more than 1 spatial element"):  # as instance_norm says
@@ -514,3 +520,45 @@ def test_a_frozen_weight_composed_under_autocast_stays_float32() -> None:
     with torch.no_grad():
         exact = layer.task_weight(1)
     assert cached.dtype == torch.float32 and torch.equal(cached, exact)
+
+
+def test_a_frozen_4x4_transposed_layer_runs_as_one_convolution_with_the_same_numbers() -> None:
+    """A frozen task's 4x4 stride-2 transposed convolution runs as one ordinary convolution on the
+    CPU (pbgan.lifelong.subpixel): within rounding of F.conv_transpose2d, made once per task, the
+    same output for an image in any batch, gradients through it; a legacy task and a float64
+    layer keep F.conv_transpose2d's numbers exactly."""
+    from pbgan.lifelong.layers import TaskSpecificConv
+
+    torch.manual_seed(0)
+    piggyback = PiggybackConv(12, 8, 4, 2, 1, transposed=True, ratio=0.25)
+    grow(piggyback, 3)
+    specific = TaskSpecificConv(12, 8, 4, 2, 1, transposed=True)
+    for _ in range(2):
+        specific.add_task()
+        specific.end_task()
+    x = torch.randn(6, 12, 5, 7)
+    for layer in (piggyback, specific):
+        layer.eval()
+        for task in (0, 1):
+            layer.set_task(task)
+            plain = F.conv_transpose2d(x, layer.task_weight(task), layer.biases[task], 2, 1)
+            out = layer(x)
+            assert out.shape == plain.shape == (6, 8, 10, 14) and out.is_contiguous()
+            torch.testing.assert_close(out, plain, atol=1e-5, rtol=1e-5)  # unit-normal weights: |out| ~ 50
+            assert layer._cached_subpixel[0] == task
+            cached = layer._cached_subpixel
+            assert torch.equal(layer(x[2:3]), out[2:3]) and layer._cached_subpixel is cached
+            grad_in = x.clone().requires_grad_()
+            layer(grad_in).sum().backward()
+            assert grad_in.grad is not None
+        layer.legacy_tasks = 2  # tasks of a format 5 file: the kernel their probes were recorded with
+        assert torch.equal(layer(x), F.conv_transpose2d(x, layer.task_weight(1), layer.biases[1], 2, 1))
+        layer.legacy_tasks = 0
+        layer.double()
+        wide = x.double()
+        assert torch.equal(layer(wide), F.conv_transpose2d(wide, layer.task_weight(1), layer.biases[1], 2, 1))
+    # other geometries (the ResNet's 3x3 upsampling) keep the transposed convolution
+    resnet_up = TaskSpecificConv(12, 8, 3, 2, 1, output_padding=1, transposed=True)
+    resnet_up.add_task()
+    resnet_up.end_task()
+    assert not resnet_up.runs_subpixel(x, 0)

@@ -174,7 +174,8 @@ def as_format_1(payload: dict, net) -> dict:
 
 def test_version_1_files_still_load(pix2pix_file: Path, tmp_path: Path) -> None:
     """Format 1 (settings, filter-major transposed filters, last layers as piggyback layers) is
-    converted on load to the same network, output for output."""
+    converted on load to the same network, output for output, and its tasks evaluate with the
+    kernels a file of then recorded its probes with (legacy tasks)."""
     payload = load_lifelong_file(pix2pix_file)
     net, _, _ = load_task_generator(pix2pix_file, 2)
     legacy = tmp_path / "v1.pt"
@@ -185,10 +186,13 @@ def test_version_1_files_still_load(pix2pix_file: Path, tmp_path: Path) -> None:
     torch.save(old, legacy)
     probe = payload["probe_inputs"][1]
     with torch.no_grad():
-        expected = net(probe)
+        assert torch.equal(net(probe), payload["probe_baselines"][1])
         loaded, _, _ = load_task_generator(legacy, 2)
+        assert loaded.legacy_tasks == 2 and net.legacy_tasks == 0
+        net.keep_legacy_kernels(2)
+        expected = net(probe)
         assert torch.equal(loaded(probe), expected)
-        assert torch.equal(expected, payload["probe_baselines"][1])
+        torch.testing.assert_close(expected, payload["probe_baselines"][1], atol=1e-5, rtol=0)
 
 
 def test_a_lightning_checkpoint_rebuilds_its_module(tmp_path: Path) -> None:
@@ -276,6 +280,8 @@ def test_a_model_file_with_fields_pbgan_never_writes_is_named_damaged(
         "escape": lambda p: p["tasks"][0].update(name="../escaped"),
         "absolute": lambda p: p["tasks"][1].update(name=str(tmp_path / "escaped")),
         "no_state": lambda p: p["generators"]["generator"].pop("state_dict"),
+        "legacy": lambda p: p["generators"]["generator"].update(legacy_tasks=3),
+        "legacy_type": lambda p: p["generators"]["generator"].update(legacy_tasks=True),
     }
     for case, change in cases.items():
         payload = load_lifelong_file(pix2pix_file)

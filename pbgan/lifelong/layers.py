@@ -19,6 +19,7 @@ from torch import nn
 
 from pbgan.errors import ConfigError
 from pbgan.lifelong.costs import ConvCall, conv_positions, plain_macs
+from pbgan.lifelong.subpixel import subpixel_conv, subpixel_geometry, subpixel_serves, subpixel_weight
 
 INIT_STD = 0.02  # reference init: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02)
 
@@ -94,6 +95,10 @@ class LifelongLayer(nn.Module):
         self.num_tasks = 0
         self.frozen = 0
         self.active = -1
+        # Tasks 0 .. legacy_tasks - 1 came from a lifelong file of format 5 or before: they keep
+        # the kernels their probes were recorded with (``F.instance_norm``, ``F.conv_transpose2d``)
+        # where later tasks run faster ones computing the same map (set by the network).
+        self.legacy_tasks = 0
         self.label = label  # the layer's name in tables (``down3``, ``block2a``); set by the network
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
         # Loaded tensors invalidate what is derived from them (a bank, cached weights), also for a
@@ -217,6 +222,7 @@ class TaskConv(LifelongLayer):
         self.has_bias = bias
         self.biases = nn.ParameterList()
         self._cached: tuple[int, torch.Tensor] | None = None
+        self._cached_subpixel: tuple[int, torch.Tensor] | None = None  # :mod:`pbgan.lifelong.subpixel`
         # Calls per training step and the step's shared weights (set by LifelongNet.sharing_weights).
         self.step_calls = 1
         self._step: dict | None = None
@@ -248,6 +254,25 @@ class TaskConv(LifelongLayer):
             return self._cached[1]
         return self.per_step("weight", lambda: self.task_weight(task))
 
+    def runs_subpixel(self, x: torch.Tensor, task: int) -> bool:
+        """Whether ``task`` convolves ``x`` as :func:`pbgan.lifelong.subpixel.subpixel_conv`: a
+        frozen task, not a legacy one, of a 4x4 stride-2 transposed layer, where that is faster."""
+        return (
+            self.transposed
+            and self.legacy_tasks <= task < self.frozen
+            and subpixel_geometry(self.kernel_size, self.stride, self.padding, self.output_padding)
+            and subpixel_serves(x)
+        )
+
+    def cached_subpixel_weight(self, task: int) -> torch.Tensor:
+        """A frozen task's weight in :func:`subpixel_conv`'s layout, made once and cached as
+        :meth:`forward_weight` caches the composed one."""
+        cached = self._cached_subpixel
+        if cached is None or cached[0] != task or unusable_for_autograd(cached[1]):
+            with torch.no_grad(), torch.autocast(self._anchor.device.type, enabled=False):
+                self._cached_subpixel = (task, subpixel_weight(self.task_weight(task)))
+        return self._cached_subpixel[1]
+
     def per_step(self, key: str, make):
         """``make()``, made once per training step while the step shares weights (kept under
         ``key`` and the grad mode until :meth:`end_step`: a call without gradients never hands its
@@ -267,7 +292,7 @@ class TaskConv(LifelongLayer):
         self.step_calls, self._step = 1, None
 
     def drop_cache(self) -> None:
-        self._cached = None
+        self._cached = self._cached_subpixel = None
 
     def _apply(self, fn, *args, **kwargs):  # .to(), .cuda(), .half(): the cache would stay behind
         self.drop_cache()
@@ -334,7 +359,10 @@ class TaskConv(LifelongLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         task = self.active
-        weight, bias = self.forward_weight(task), self.biases[task] if self.has_bias else None
+        bias = self.biases[task] if self.has_bias else None
+        if self.runs_subpixel(x, task):
+            return subpixel_conv(x, self.cached_subpixel_weight(task), bias)
+        weight = self.forward_weight(task)
         if self.transposed:
             return F.conv_transpose2d(x, weight, bias, self.stride, self.padding, self.output_padding)
         return F.conv2d(x, weight, bias, self.stride, self.padding)
@@ -381,25 +409,23 @@ class TaskSpecificConv(TaskConv):
         return "task-specific"
 
 
-def group_norm_trains(device_type: str) -> bool:
-    """Whether a trainable task's instance norm on ``device_type`` runs as a group norm with one
-    group per channel while gradients are on: the same numbers up to rounding (at most 7e-7 apart
-    on unit-variance inputs) from one kernel, where ``instance_norm`` reshapes its input into a
-    batch norm's. On 2 CPU cores that took the 64-px CycleGAN ResNet's training step from 1.00x to
-    0.93x of the plain network's, which uses ``nn.InstanceNorm2d``; on an H200 from 1.03x to 0.95x
-    (paired medians; the README's benchmark section has the figures). CPU and CUDA, where it was
-    measured. Evaluation and frozen tasks keep ``instance_norm``, so a stored task's outputs stay
-    what its file's probes recorded."""
+def group_norm_serves(device_type: str) -> bool:
+    """Whether an instance norm on ``device_type`` may run as a group norm with one group per
+    channel: the same numbers up to rounding (at most 7e-7 apart on unit-variance inputs) from one
+    kernel, where ``F.instance_norm`` reshapes its input into a batch norm's. On 2 CPU cores that
+    took the 64-px CycleGAN ResNet's training step from 1.00x to 0.93x of the plain network's,
+    which uses ``nn.InstanceNorm2d``, and a frozen task's inference from 1.01x to 0.92x; on an H200
+    the training step from 1.03x to 0.95x (paired medians; the README's benchmark section has the
+    figures). CPU and CUDA, where it was measured."""
     return device_type in ("cpu", "cuda")
 
 
-def instance_norm(x: torch.Tensor, eps: float, trainable: bool) -> torch.Tensor:
-    """Instance norm of ``x`` (N, C, H, W; no affine, no running statistics): a ``trainable``
-    layer's with gradients on through the group-norm kernel with one group per channel (the same
-    normalisation, see :func:`group_norm_trains`), else what ``InstanceNorm2d`` calls. A 1x1 map
-    stays with instance_norm, which refuses it in training (the group norm would give zeros)."""
-    group = trainable and torch.is_grad_enabled() and x.shape[2] * x.shape[3] > 1
-    if group and group_norm_trains(x.device.type):
+def instance_norm(x: torch.Tensor, eps: float, group: bool) -> torch.Tensor:
+    """Instance norm of ``x`` (N, C, H, W; no affine, no running statistics): with ``group``
+    through the group-norm kernel with one group per channel (the same normalisation, see
+    :func:`group_norm_serves`), else what ``InstanceNorm2d`` calls. A 1x1 map stays with
+    instance_norm, which refuses it (the group norm would give zeros)."""
+    if group and x.shape[2] * x.shape[3] > 1 and group_norm_serves(x.device.type):
         return F.group_norm(x, x.shape[1], eps=eps)
     return F.instance_norm(x, eps=eps)
 
@@ -407,13 +433,14 @@ def instance_norm(x: torch.Tensor, eps: float, trainable: bool) -> torch.Tensor:
 class InstanceNorm(nn.InstanceNorm2d):
     """``nn.InstanceNorm2d`` without affine parameters or running statistics (the plain layers'
     and the discriminators' instance norm) that, while gradients are on, normalises through the
-    group-norm kernel as a trainable :class:`TaskNorm` does (:func:`instance_norm`)."""
+    group-norm kernel as :class:`TaskNorm` does (:func:`instance_norm`). Without gradients it keeps
+    ``F.instance_norm``: sequential fine-tuning's outputs stay what its files' probes recorded."""
 
     def __init__(self, channels: int) -> None:
         super().__init__(channels, affine=False, track_running_stats=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return instance_norm(x, self.eps, trainable=True) if x.dim() == 4 else super().forward(x)
+        return instance_norm(x, self.eps, torch.is_grad_enabled()) if x.dim() == 4 else super().forward(x)
 
 
 class TaskNorm(LifelongLayer):
@@ -458,8 +485,8 @@ class TaskNorm(LifelongLayer):
         if self.kind == "instance":
             if x.dim() != 4:
                 raise ValueError(f"expected a 4-D input (N, C, H, W), got {x.dim()}-D")
-            # without InstanceNorm2d's module call; a frozen task's always as instance_norm
-            return instance_norm(x, norm.eps, trainable=task >= self.frozen)
+            # without InstanceNorm2d's module call; a legacy task's as its probes recorded
+            return instance_norm(x, norm.eps, group=task >= self.legacy_tasks)
         if self.batch_statistics:
             return F.batch_norm(x, None, None, norm.weight, norm.bias, True, 0.0, norm.eps)
         if task < self.frozen:

@@ -40,6 +40,7 @@ class LifelongNet(nn.Module):
         self._num_tasks = 0
         self._frozen = 0
         self._active = -1
+        self._legacy_tasks = 0
         # Column layers (progressive networks) compute every column up to the active task on one
         # batch stacked column after column: the input is repeated per column on the way in and
         # the last column's output handed back. Other nets pass through unchanged.
@@ -108,6 +109,21 @@ class LifelongNet(nn.Module):
         for _, layer in self.lifelong_layers():
             layer.end_task()
         self._frozen += 1
+
+    @property
+    def legacy_tasks(self) -> int:
+        """Tasks (the first ones) whose probes a lifelong file of format 5 or before recorded: they
+        evaluate with the kernels of then (``F.instance_norm``, ``F.conv_transpose2d``), so they
+        give exactly those outputs; later tasks run faster kernels computing the same map
+        (:func:`pbgan.lifelong.layers.group_norm_serves`, :mod:`pbgan.lifelong.subpixel`)."""
+        return self._legacy_tasks
+
+    def keep_legacy_kernels(self, tasks: int) -> None:
+        """Make the first ``tasks`` tasks legacy ones (see :attr:`legacy_tasks`)."""
+        for _, layer in self.lifelong_layers():
+            layer.legacy_tasks = tasks
+            layer.rebuild_derived()  # a cached weight in the other kernel's layout
+        self._legacy_tasks = tasks
 
     def rebuild_derived(self) -> None:
         """Recompute the banks from the frozen tasks (after loading a state dict)."""

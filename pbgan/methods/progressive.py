@@ -28,7 +28,15 @@ from torch import nn
 
 from pbgan.lifelong.costs import ConvCall, conv_positions, plain_macs
 from pbgan.lifelong.family import ConvSpec, LayerFamily
-from pbgan.lifelong.layers import INIT_STD, LifelongLayer, TaskNorm, check_norm, plain_conv
+from pbgan.lifelong.layers import (
+    INIT_STD,
+    LifelongLayer,
+    TaskNorm,
+    check_norm,
+    plain_conv,
+    unusable_for_autograd,
+)
+from pbgan.lifelong.subpixel import subpixel_conv, subpixel_geometry, subpixel_serves, subpixel_weight
 
 
 def _columns(x: torch.Tensor, count: int) -> tuple[torch.Tensor, ...]:
@@ -62,6 +70,7 @@ class ColumnConv(LifelongLayer):
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         self.laterals = nn.ParameterList()  # laterals[t - 1]: task t's adapter (C_out, t C_out, 1, 1)
+        self._subpixel: dict[int, torch.Tensor] = {}  # frozen columns' weights for subpixel_conv
 
     def _create_task(self, task: int) -> None:
         spec, factory = self.spec, self.factory()
@@ -84,11 +93,38 @@ class ColumnConv(LifelongLayer):
 
     def convolve(self, task: int, x: torch.Tensor) -> torch.Tensor:
         spec, bias = self.spec, self.biases[task] if self.spec.bias else None
+        if self.runs_subpixel(x, task):
+            return subpixel_conv(x, self.cached_subpixel_weight(task), bias)
         if spec.transposed:
             return F.conv_transpose2d(
                 x, self.weights[task], bias, spec.stride, spec.padding, spec.output_padding
             )
         return F.conv2d(x, self.weights[task], bias, spec.stride, spec.padding)
+
+    def runs_subpixel(self, x: torch.Tensor, task: int) -> bool:
+        """A frozen column's 4x4 stride-2 transposed convolution runs as one convolution where
+        that is faster, as :meth:`pbgan.lifelong.layers.TaskConv.runs_subpixel` says."""
+        spec = self.spec
+        return (
+            spec.transposed
+            and self.legacy_tasks <= task < self.frozen
+            and subpixel_geometry(spec.kernel_size, spec.stride, spec.padding, spec.output_padding)
+            and subpixel_serves(x)
+        )
+
+    def cached_subpixel_weight(self, task: int) -> torch.Tensor:
+        cached = self._subpixel.get(task)
+        if cached is None or unusable_for_autograd(cached):
+            with torch.no_grad():
+                cached = self._subpixel[task] = subpixel_weight(self.weights[task])
+        return cached
+
+    def rebuild_derived(self) -> None:
+        self._subpixel = {}
+
+    def _apply(self, fn, *args, **kwargs):  # .to(), .half(): the cached weights would stay behind
+        self._subpixel = {}
+        return super()._apply(fn, *args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         columns = _columns(x, self.active + 1)
