@@ -195,8 +195,10 @@ class TaskConv(LifelongLayer):
 
     A frozen task's weight can never change, so it is composed once and kept until another task
     runs, the layer moves or the bank changes: an evaluation composes each task once, whatever
-    the number of batches. Inside :meth:`pbgan.lifelong.network.LifelongNet.sharing_weights` the
-    trainable task's weight is composed once per training step and reused by every call.
+    the number of batches (a 4x4 stride-2 transposed layer on the CPU keeps it in the layout of
+    :mod:`pbgan.lifelong.subpixel`, which runs it faster). Inside
+    :meth:`pbgan.lifelong.network.LifelongNet.sharing_weights` the trainable task's weight is
+    composed once per training step and reused by every call.
     """
 
     def __init__(

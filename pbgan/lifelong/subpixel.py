@@ -10,10 +10,10 @@ one pixel, each phase reading its window of that ``(H + 1) x (W + 1)`` output, i
 into ``2H x 2W`` by one strided copy. The same sums as the transposed convolution in another
 order: the same map, rounded differently (within 1e-5 of it; the tests compare both).
 
-On 2 CPU cores oneDNN's transposed convolution runs these shapes 1.0-5x slower than the ordinary
-convolution does the same multiply-adds (the cpu-scale UNet's six upsampling layers: 8.2 ms
-transposed against 6.2 ms this way; unet_256's eight: 55 ms against 35 ms; the README's benchmark
-section has the whole-network figures). A frozen task's weight is fixed, so its 2x2 filters are
+On 2 CPU cores oneDNN runs most of these shapes faster as an ordinary convolution than as a
+transposed one (each layer alone: the cpu-scale UNet's six upsampling layers 6.8 ms against
+9.0 ms, unet_256's eight 42.1 ms against 52.8 ms; the README's benchmark section has the
+whole-network figures). A frozen task's weight is fixed, so its 2x2 filters are
 made once, with its cached weight. Tasks stored by lifelong file format 5 and before keep the
 transposed convolution, the kernel their probes were recorded with
 (:attr:`pbgan.lifelong.layers.LifelongLayer.legacy_tasks`).
