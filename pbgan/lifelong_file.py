@@ -219,9 +219,7 @@ def load_lifelong_file(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def load_tasks_into(
-    net: LifelongNet, entry: dict[str, Any], frozen_tasks: int, version: int = FORMAT_VERSION
-) -> LifelongNet:
+def load_tasks_into(net: LifelongNet, entry: dict[str, Any], frozen_tasks: int, version: int) -> LifelongNet:
     """Give a fresh ``net`` the file's ``frozen_tasks`` frozen tasks and their stored tensors
     (stored by format ``version``: older layouts are converted)."""
     for _ in range(frozen_tasks):
@@ -252,7 +250,7 @@ def rebuilding(path: str | Path) -> Iterator[None]:
         ) from None
 
 
-def restore_generator(entry: dict[str, Any], frozen_tasks: int, version: int = FORMAT_VERSION) -> LifelongNet:
+def restore_generator(entry: dict[str, Any], frozen_tasks: int, version: int) -> LifelongNet:
     """Rebuild one lifelong net with ``frozen_tasks`` frozen tasks and load its stored tensors."""
     return load_tasks_into(
         build_generator(entry["node"], "lifelong file", imports=False), entry, frozen_tasks, version

@@ -155,7 +155,7 @@ def task1_change(folder: Path) -> float:
     from pbgan.lifelong_file import restore_generator
 
     payload = load_lifelong_file(folder / "lifelong.pt")
-    net = restore_generator(payload["generators"]["generator"], payload["frozen_tasks"])
+    net = restore_generator(payload["generators"]["generator"], payload["frozen_tasks"], payload["version"])
     net.set_task(0)
     with torch.no_grad():
         now = net(payload["probe_inputs"][0])
@@ -299,7 +299,7 @@ def test_a_format_3_fine_tuning_file_loads_with_its_single_statistics(tmp_path: 
         elif not (key.endswith(".mean0") or key.endswith(".var0")):
             old[key] = value
     net = restore_generator({**entry, "state_dict": old}, payload["frozen_tasks"], version=3)
-    now = restore_generator(entry, payload["frozen_tasks"])
+    now = restore_generator(entry, payload["frozen_tasks"], payload["version"])
     assert net.legacy_tasks == 2 and now.legacy_tasks == 0
     now.keep_legacy_kernels(2)  # the kernels the format 3 file's tasks keep
     from pbgan.methods.finetune import SharedNorm

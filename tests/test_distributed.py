@@ -44,7 +44,7 @@ def run(folder: Path, *extra: str) -> str:
 def stored(folder: Path) -> tuple[str, torch.Tensor]:
     """Digest of the model file's generator state (banks included) and task 1's outputs."""
     payload = load_lifelong_file(folder / "lifelong.pt")
-    net = restore_generator(payload["generators"]["generator"], payload["frozen_tasks"])
+    net = restore_generator(payload["generators"]["generator"], payload["frozen_tasks"], payload["version"])
     net.set_task(0)
     torch.manual_seed(1)
     with torch.no_grad():

@@ -211,6 +211,28 @@ def test_a_lightning_checkpoint_rebuilds_its_module(tmp_path: Path) -> None:
     torch.testing.assert_close(rebuilt.translate(inputs, 1), module.translate(inputs, 1), rtol=0, atol=1e-5)
 
 
+def test_a_lightning_checkpoint_keeps_which_tasks_are_legacy() -> None:
+    """A module rebuilt from a Lightning checkpoint runs the same kernels per task as the one that
+    saved it: tasks of a file from before format 6 stay legacy; a checkpoint written before then
+    makes every frozen task one, as such a file does."""
+    cfg = compose_config(["task_seq=synth_paired2"])
+    module = build_module(cfg)
+    for name in ("one", "two", "three"):
+        if module.num_tasks:
+            module.end_task()
+        module.begin_task(name)
+    module.generator.keep_legacy_kernels(1)  # task one came from an older file
+    checkpoint: dict = {}
+    module.on_save_checkpoint(checkpoint)
+    rebuilt = build_module(cfg)
+    rebuilt.on_load_checkpoint(checkpoint)
+    assert rebuilt.frozen_tasks == 2 and rebuilt.generator.legacy_tasks == 1
+    del checkpoint["pbgan"]["legacy_tasks"]
+    older = build_module(cfg)
+    older.on_load_checkpoint(checkpoint)
+    assert older.generator.legacy_tasks == 2
+
+
 def test_outputs_that_are_files_are_refused_not_overwritten(pix2pix_file: Path, tmp_path: Path) -> None:
     existing = tmp_path / "taken.png"
     existing.write_bytes(b"keep me")

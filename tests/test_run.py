@@ -63,7 +63,9 @@ def test_run_writes_samples_and_a_lifelong_file_that_reproduces_outputs(
     payload = load_lifelong_file(out / "lifelong.pt")
     assert payload["frozen_tasks"] == 4
     assert [task["name"] for task in payload["tasks"]] == results["tasks"]
-    generator = restore_generator(payload["generators"]["generator"], payload["frozen_tasks"])
+    generator = restore_generator(
+        payload["generators"]["generator"], payload["frozen_tasks"], payload["version"]
+    )
     assert generator.bank_sizes() == {k: v[-1] for k, v in results["bank_sizes"].items()}
     assert sum(p.numel() for p in generator.parameters()) == results["params"]["stored_total"]
 

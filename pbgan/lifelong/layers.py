@@ -426,8 +426,11 @@ def instance_norm(x: torch.Tensor, eps: float, group: bool) -> torch.Tensor:
     """Instance norm of ``x`` (N, C, H, W; no affine, no running statistics): with ``group``
     through the group-norm kernel with one group per channel (the same normalisation, see
     :func:`group_norm_serves`), else what ``InstanceNorm2d`` calls. A 1x1 map stays with
-    instance_norm, which refuses it (the group norm would give zeros)."""
-    if group and x.shape[2] * x.shape[3] > 1 and group_norm_serves(x.device.type):
+    instance_norm, which refuses it (the group norm would give zeros), and so does a map in
+    another memory format (channels_last): the group-norm kernel's path for it rounds an image's
+    numbers differently in batches of different sizes (up to 5e-6 apart), and a frozen task must
+    give an image the same output in any batch."""
+    if group and x.shape[2] * x.shape[3] > 1 and x.is_contiguous() and group_norm_serves(x.device.type):
         return F.group_norm(x, x.shape[1], eps=eps)
     return F.instance_norm(x, eps=eps)
 

@@ -315,6 +315,7 @@ class LifelongGANModule(pl.LightningModule):
             "task_names": list(self.task_names),
             "frozen_tasks": self.frozen_tasks,
             "sequence_step": self.sequence_step,
+            "legacy_tasks": {name: net.legacy_tasks for name, net in self.lifelong_nets().items()},
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -328,6 +329,10 @@ class LifelongGANModule(pl.LightningModule):
         if names not in (None, self.task_names):
             raise RuntimeError(f"checkpoint of tasks {names} does not fit {self.task_names}")
         self.sequence_step = int(state.get("sequence_step", self.sequence_step))
+        if names:  # tasks whose probes older kernels recorded (before format 6: every frozen one)
+            legacy = state.get("legacy_tasks", {})
+            for name, net in self.lifelong_nets().items():
+                net.keep_legacy_kernels(int(legacy.get(name, net.frozen_tasks)))
 
     def grow_tasks(self, names: list[str], frozen: int) -> None:
         """Empty slots for tasks ``names`` (the first ``frozen`` frozen) in every lifelong net and
