@@ -56,6 +56,7 @@ def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
     return stacked.transpose(1, 2).reshape(-1, weight.shape[0], 2, 2).contiguous()
 
 
+@torch.compiler.disable  # oneDNN's operator has no fake-tensor form: compiled networks call it as is
 def subpixel_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``F.conv_transpose2d(x, w, bias, stride=2, padding=1)`` of a 4x4 kernel ``w``, given
     ``weight = subpixel_weight(w)``: ``x`` (N, C_in, H, W) to (N, C_out, 2H, 2W)."""

@@ -247,14 +247,16 @@ class LifelongGANModule(pl.LightningModule):
         """Task ``task``'s outputs in eval mode (deterministic: no dropout, stored statistics);
         ``reference``: as the reference test scripts run it, dropout on and batch norms with the
         statistics of ``inputs`` itself (no running statistics read or updated; seed the global
-        generator first for a deterministic dropout)."""
+        generator first for a deterministic dropout). Compiled networks (``speed.compile``) run
+        eagerly here: a graph compiled again after a later task rounds differently, so a frozen
+        task's probes would move (1e-9)."""
         if direction not in self.directions:
             raise ValueError(f"direction={direction!r}: {type(self).__name__} translates {self.directions}")
         was_training = self.training
         self.eval()
         self.set_task(task)
         try:
-            with batch_statistics(self, reference):
+            with batch_statistics(self, reference), torch.compiler.set_stance("force_eager"):
                 return self.generate(inputs.to(self.device), direction)
         finally:
             self.set_task(self.newest_task)
