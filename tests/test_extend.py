@@ -142,7 +142,6 @@ def test_a_format_5_file_extends_with_its_tasks_exact(
     extra = CYCLE if model == "cyclegan" else []
     with monkeypatch.context() as old_kernels:  # what pbgan of format 5 evaluated with
         old_kernels.setattr(subpixel, "subpixel_serves", lambda x: False)
-        old_kernels.setattr(layers, "subpixel_serves", lambda x: False)
         old_kernels.setattr(layers, "group_norm_serves", lambda device_type: False)
         run_sequence(compose_config([*FIRST, *extra]), tmp_path / "first")
     payload = torch.load(tmp_path / "first" / "lifelong.pt", weights_only=True)

@@ -19,7 +19,7 @@ from torch import nn
 
 from pbgan.errors import ConfigError
 from pbgan.lifelong.costs import ConvCall, conv_positions, plain_macs
-from pbgan.lifelong.subpixel import subpixel_conv, subpixel_geometry, subpixel_serves, subpixel_weight
+from pbgan.lifelong.subpixel import subpixel_conv, subpixel_runs, subpixel_weight
 
 INIT_STD = 0.02  # reference init: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02)
 
@@ -259,12 +259,8 @@ class TaskConv(LifelongLayer):
     def runs_subpixel(self, x: torch.Tensor, task: int) -> bool:
         """Whether ``task`` convolves ``x`` as :func:`pbgan.lifelong.subpixel.subpixel_conv`: a
         frozen task, not a legacy one, of a 4x4 stride-2 transposed layer, where that is faster."""
-        return (
-            self.transposed
-            and self.legacy_tasks <= task < self.frozen
-            and subpixel_geometry(self.kernel_size, self.stride, self.padding, self.output_padding)
-            and subpixel_serves(x)
-        )
+        geometry = (self.kernel_size, self.stride, self.padding, self.output_padding)
+        return self.legacy_tasks <= task < self.frozen and subpixel_runs(x, self.transposed, geometry)
 
     def cached_subpixel_weight(self, task: int) -> torch.Tensor:
         """A frozen task's weight in :func:`subpixel_conv`'s layout, made once and cached as

@@ -40,9 +40,11 @@ def subpixel_serves(x: torch.Tensor) -> bool:
     )
 
 
-def subpixel_geometry(kernel_size: int, stride: int, padding: int, output_padding: int) -> bool:
-    """Whether a transposed convolution has the geometry :func:`subpixel_conv` computes."""
-    return (kernel_size, stride, padding, output_padding) == (4, 2, 1, 0)
+def subpixel_runs(x: torch.Tensor, transposed: bool, geometry: tuple[int, int, int, int]) -> bool:
+    """Whether a convolution of ``x`` (``transposed`` or not; ``geometry``: kernel size, stride,
+    padding, output padding) runs as :func:`subpixel_conv`: a 4x4 stride-2 transposed one, where
+    :func:`subpixel_serves` says it is faster."""
+    return transposed and geometry == (4, 2, 1, 0) and subpixel_serves(x)
 
 
 def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,7 @@ from pbgan.lifelong.layers import (
     plain_conv,
     unusable_for_autograd,
 )
-from pbgan.lifelong.subpixel import subpixel_conv, subpixel_geometry, subpixel_serves, subpixel_weight
+from pbgan.lifelong.subpixel import subpixel_conv, subpixel_runs, subpixel_weight
 
 
 def _columns(x: torch.Tensor, count: int) -> tuple[torch.Tensor, ...]:
@@ -105,12 +105,8 @@ class ColumnConv(LifelongLayer):
         """A frozen column's 4x4 stride-2 transposed convolution runs as one convolution where
         that is faster, as :meth:`pbgan.lifelong.layers.TaskConv.runs_subpixel` says."""
         spec = self.spec
-        return (
-            spec.transposed
-            and self.legacy_tasks <= task < self.frozen
-            and subpixel_geometry(spec.kernel_size, spec.stride, spec.padding, spec.output_padding)
-            and subpixel_serves(x)
-        )
+        geometry = (spec.kernel_size, spec.stride, spec.padding, spec.output_padding)
+        return self.legacy_tasks <= task < self.frozen and subpixel_runs(x, spec.transposed, geometry)
 
     def cached_subpixel_weight(self, task: int) -> torch.Tensor:
         cached = self._subpixel.get(task)
