@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from pbgan.cli import exits_on_user_error
-from pbgan.config import check_objective_directions
+from pbgan.config import check_objective_directions, objective_names
 from pbgan.errors import PbganError
 from pbgan.results import ContinualResults, objective_value
 from pbgan.sequence import run_sequence
@@ -75,12 +75,10 @@ def main(cfg: DictConfig) -> float | list[float] | None:
 def objectives(cfg: DictConfig, results: ContinualResults) -> float | list[float] | None:
     """The run's ``objective`` (a name or a list of names; null: none). A list of one name gives
     its value alone: a one-objective study takes a number."""
-    wanted = cfg.get("objective")
-    if wanted is None:
+    if cfg.get("objective") is None:
         return None
-    if isinstance(wanted, str) or len(wanted) == 1:
-        return objective_value(results, str(wanted if isinstance(wanted, str) else wanted[0]))
-    return [objective_value(results, str(name)) for name in wanted]
+    values = [objective_value(results, name) for name in objective_names(cfg)]
+    return values[0] if len(values) == 1 else values
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ def check_val_size(spec: TaskSpec, datamodule: pl.LightningDataModule, metrics: 
     distinct = distinct_val_targets(datamodule)
     targets = count if distinct is None else min(count, distinct)
     needed = 2 if "fid" in metrics or "kid" in metrics else 1
-    if min(count, targets) >= needed:
+    if targets >= needed:
         return
     root = getattr(datamodule, "root", None)
     where = f" ({root})" if root is not None else ""

